@@ -1,0 +1,211 @@
+"""Compiled kernels: the one implementation of every encoding rule.
+
+Each kernel works on numpy arrays laid out as ``(T, N)``, where ``N`` is the
+flattened batch and feature axes and ``n % F`` is the feature of column ``n``.
+Per-feature parameters are ``(F,)`` arrays. A kernel that keeps state gets the
+state arrays to update in place; callers pass copies so nothing they own is
+written. Where a rule has an encoder and a decoder, one kernel serves both
+(``encode=True`` writes spikes, ``encode=False`` reads them), so the decoder
+is the encoder's own reconstruction and cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_STEP_STRIDE = np.uint64(0xD6E8FEB86659FD93)
+_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@njit(cache=True)
+def normalize(x, low, high, out):
+    """Write ``clip((x - low) / (high - low), 0, 1)`` into ``out``.
+
+    Returns the flat index of the first NaN/inf value, or ``-1`` if none.
+    """
+    n_time, n_cols = x.shape
+    n_features = low.shape[0]
+    for t in range(n_time):
+        for n in range(n_cols):
+            v = x[t, n]
+            if not np.isfinite(v):
+                return t * n_cols + n
+            j = n % n_features
+            out[t, n] = min(max((v - low[j]) / (high[j] - low[j]), 0.0), 1.0)
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _uniform(key, step, col):
+    """Counter-based uniform in [0, 1): splitmix64 of (key, step, column)."""
+    z = key + np.uint64(step) * _STEP_STRIDE + np.uint64(col) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * _TO_UNIT
+
+
+@njit(cache=True)
+def rate_encode(p, accumulator, poisson, key, step0, spikes):
+    """Rate code of signed firing probabilities ``p`` in [-1, 1].
+
+    Deterministic: an accumulator per column gains ``|p|`` each step and fires
+    when it reaches 1, so spikes are evenly spaced. Poisson: a Bernoulli draw
+    per step from a counter-based generator keyed by ``key`` and the absolute
+    step ``step0 + t``, so any split into chunks gives the same spikes.
+    """
+    n_time, n_cols = p.shape
+    for t in range(n_time):
+        for n in range(n_cols):
+            q = p[t, n]
+            a = abs(q)
+            if poisson:
+                fire = _uniform(key, step0 + t, n) < a
+            else:
+                acc = accumulator[n] + a
+                fire = acc >= 1.0
+                if fire:
+                    acc -= 1.0
+                accumulator[n] = acc
+            if fire:
+                spikes[t, n] = 1 if q > 0 else -1
+            else:
+                spikes[t, n] = 0
+
+
+@njit(cache=True)
+def window_mean(spikes, history, filled, out):
+    """Causal moving average of spikes over the last ``history.shape[0]`` steps.
+
+    ``history`` is a ring buffer of the last window's spikes, written at
+    ``filled % window``; before the window is full the mean is over the steps
+    seen so far. Returns the new ``filled`` count.
+    """
+    n_time, n_cols = spikes.shape
+    window = history.shape[0]
+    for t in range(n_time):
+        slot = filled % window
+        count = min(filled + 1, window)
+        for n in range(n_cols):
+            history[slot, n] = spikes[t, n]
+            total = 0
+            for k in range(count):
+                total += history[k, n]
+            out[t, n] = total / count
+        filled += 1
+    return filled
+
+
+@njit(cache=True)
+def leaky_delta(u, spikes, value, beta, threshold, encode, recon):
+    """Step-forward (``beta = 1``) and leaky integrate-and-fire coding.
+
+    ``value`` is the reconstruction, shared by encoder and decoder. Each step
+    it first leaks towards the rest value 0.5 (``beta < 1``); then an up spike
+    fires when the input exceeds it by more than the threshold and a down
+    spike when the input falls below it by more, moving it by one threshold.
+    """
+    n_time, n_cols = recon.shape
+    n_features = threshold.shape[0]
+    for t in range(n_time):
+        for n in range(n_cols):
+            j = n % n_features
+            theta = threshold[j]
+            b = 0.5 + beta[j] * (value[n] - 0.5)
+            if encode:
+                v = u[t, n] - b
+                s = 1 if v > theta else (-1 if v < -theta else 0)
+                spikes[t, n] = s
+            else:
+                s = spikes[t, n]
+            b += s * theta
+            value[n] = b
+            recon[t, n] = b
+
+
+@njit(cache=True)
+def bsa(u, spikes, pending, taps, threshold, encode, recon):
+    """Ben's Spiker Algorithm, causal form.
+
+    ``pending[n, k]`` holds the reconstruction that spikes already sent add to
+    step ``t + k``. A spike adds the filter ``taps`` to it; the encoder fires
+    when that brings the next ``L`` steps closer to the current input (summed
+    absolute error) by more than the threshold. The current input ``x`` stands
+    in for the next ``L`` inputs, which a stream has not seen yet, and the
+    spikes of the next ``k`` steps are predicted to add ``x`` times the first
+    ``k`` taps to step ``t + k``.
+    """
+    n_time, n_cols = recon.shape
+    n_features, n_taps = taps.shape
+    for t in range(n_time):
+        for n in range(n_cols):
+            j = n % n_features
+            if encode:
+                x = u[t, n]
+                err_silent = 0.0
+                err_spike = 0.0
+                later = 0.0
+                for k in range(n_taps):
+                    d = x - pending[n, k] - x * later
+                    err_silent += abs(d)
+                    err_spike += abs(d - taps[j, k])
+                    later += taps[j, k]
+                s = 1 if err_spike <= err_silent - threshold[j] else 0
+                spikes[t, n] = s
+            else:
+                s = spikes[t, n]
+            if s:
+                for k in range(n_taps):
+                    pending[n, k] += taps[j, k]
+            recon[t, n] = pending[n, 0]
+            for k in range(n_taps - 1):
+                pending[n, k] = pending[n, k + 1]
+            pending[n, n_taps - 1] = 0.0
+
+
+@njit(cache=True)
+def pwm(u, spikes, phase, fired, value, frequency, bipolar, encode, recon):
+    """Pulse-width modulation against a falling sawtooth carrier.
+
+    The carrier ``d = 1 - phase`` falls from 1 towards 0 once per period of
+    ``1 / frequency`` steps. The magnitude ``m`` (``u``, or ``|2u - 1|`` when
+    bipolar, with the sign on the spike) fires one spike per period, at the
+    first step where the carrier has fallen to ``m`` or below. The decoder
+    sets the value to the middle of the carrier interval of that step, or, if
+    a period ends without a spike, to the middle of the interval below the
+    last carrier value.
+    """
+    n_time, n_cols = recon.shape
+    n_features = frequency.shape[0]
+    for t in range(n_time):
+        for n in range(n_cols):
+            j = n % n_features
+            f = frequency[j]
+            c = phase[n] + f
+            if c >= 1.0:
+                if not fired[n]:
+                    low_magnitude = 0.5 * (1.0 - phase[n])
+                    value[n] = 0.5 if bipolar else low_magnitude
+                c -= 1.0
+                fired[n] = False
+            phase[n] = c
+            carrier = 1.0 - c
+            s = 0
+            if encode:
+                if not fired[n]:
+                    x = u[t, n]
+                    m = abs(2.0 * x - 1.0) if bipolar else x
+                    if m >= carrier:
+                        s = -1 if (bipolar and x < 0.5) else 1
+                spikes[t, n] = s
+            else:
+                s = spikes[t, n]
+            if s != 0:
+                fired[n] = True
+                m_hat = 0.5 * (carrier + min(carrier + f, 1.0))
+                value[n] = 0.5 + 0.5 * s * m_hat if bipolar else m_hat
+            recon[t, n] = value[n]

@@ -1,0 +1,406 @@
+"""The encoder protocol: every encoder is a stateful stream filter.
+
+Like ``scipy.signal.lfilter(b, a, x, zi)``, an encoder takes a signal and a
+state and returns spikes and the new state::
+
+    spikes, state = encoder.encode(signal, state)
+    recon, state = encoder.decode(spikes, state)
+
+Encoding a signal whole or in chunks, passing the state along, gives the
+same spikes. Signals are float ``(T, *batch, F)``: time first, features last.
+Spikes are ``int8`` of shape ``(T, *batch, *spike_shape)``, where
+``spike_shape`` is ``(F,)`` for most encoders and ``(F, n_bins)`` for
+population coding.
+
+Every encoder scales its input with explicit per-feature bounds ``low`` and
+``high`` (given, or fitted once with :meth:`SpikeEncoder.fit`) into ``[0, 1]``,
+clipping values outside; it never scales by the batch being encoded.
+Parameters that are not integers are per feature, held as buffers, and are
+given in these scaled units (a step-forward threshold of 0.05 is 5% of the
+range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikegym.encoders import _kernels
+
+ArrayLike = torch.Tensor | np.ndarray
+FeatureValues = float | Sequence[float] | np.ndarray | torch.Tensor
+
+
+def feature_values(
+    name: str,
+    value: FeatureValues,
+    n_features: int,
+    allowed: str,
+    ok: Callable[[np.ndarray], np.ndarray],
+) -> torch.Tensor:
+    """Broadcast a scalar or per-feature parameter to ``(n_features,)`` and check it.
+
+    ``ok`` maps the values to a boolean mask of valid entries; ``allowed``
+    says in words what is valid, for the error message.
+
+    >>> feature_values("threshold", 0.1, 3, "> 0", lambda v: v > 0)
+    tensor([0.1000, 0.1000, 0.1000])
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}") from None
+    if array.ndim == 0:
+        array = np.full(n_features, float(array))
+    elif array.shape != (n_features,):
+        raise ValueError(
+            f"{name} must be a scalar or hold one value per feature (n_features={n_features}), "
+            f"got shape {array.shape}"
+        )
+    bad = ~(np.isfinite(array) & ok(array))
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be {allowed}, got {array[index]!r} for feature {index}")
+    return torch.tensor(array, dtype=torch.get_default_dtype())
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """Raise a ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` if it is an integer of at least ``minimum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+class SpikeEncoder(nn.Module):
+    """Base class of the encoders: validation, scaling and the tensor API.
+
+    A subclass sets :attr:`name`, :attr:`state_type` and
+    :attr:`decode_state_type` and implements the numpy-level rule in
+    :meth:`_initial_state`, :meth:`_initial_decode_state`, :meth:`_encode` and
+    :meth:`_decode`, which see signals in scaled units as ``(T, N)`` arrays.
+
+    :param n_features: number of features ``F`` (the last axis of a signal).
+    :param low: per-feature value that scales to 0.
+    :param high: per-feature value that scales to 1.
+    """
+
+    name: ClassVar[str]
+    state_type: ClassVar[type[NamedTuple]]
+    decode_state_type: ClassVar[type[NamedTuple]]
+
+    low: torch.Tensor
+    high: torch.Tensor
+
+    def __init__(self, n_features: int, *, low: FeatureValues = 0.0, high: FeatureValues = 1.0) -> None:
+        super().__init__()
+        self.n_features = check_int("n_features", n_features, 1)
+        anything: Callable[[np.ndarray], np.ndarray] = lambda v: np.ones(v.shape, bool)  # noqa: E731
+        self.register_buffer("low", feature_values("low", low, n_features, "finite", anything))
+        self.register_buffer("high", feature_values("high", high, n_features, "finite", anything))
+        self._check_bounds()
+        self._state_shapes: dict[tuple[type, tuple[int, ...]], tuple[tuple[int, ...], ...]] = {}
+
+    # ----------------------------------------------------------------- shape
+    @property
+    def spike_shape(self) -> tuple[int, ...]:
+        """Trailing shape of the spikes for one time step and batch entry."""
+        return (self.n_features,)
+
+    @property
+    def signed(self) -> bool:
+        """Whether spikes take values in ``{-1, 0, 1}`` rather than ``{0, 1}``."""
+        return False
+
+    @property
+    def value_set(self) -> tuple[int, ...]:
+        """The values a spike can take."""
+        return (-1, 0, 1) if self.signed else (0, 1)
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}"
+
+    # --------------------------------------------------------------- scaling
+    def _check_bounds(self) -> None:
+        bad = ~(self.high > self.low)
+        if bad.any():
+            j = int(torch.nonzero(bad)[0])
+            raise ValueError(
+                f"high must be greater than low for every feature, got low={self.low[j].item()!r} "
+                f"and high={self.high[j].item()!r} for feature {j}"
+            )
+
+    def fit(self, signal: ArrayLike) -> SpikeEncoder:
+        """Set ``low`` and ``high`` to the signal's per-feature minimum and maximum.
+
+        A constant feature gets the range ``[c - 0.5, c + 0.5]``, so nothing
+        divides by zero. Returns the encoder.
+
+        >>> from spikegym.encoders import make
+        >>> enc = make("sf", n_features=1).fit(torch.tensor([[2.0], [4.0]]))
+        >>> enc.low.item(), enc.high.item()
+        (2.0, 4.0)
+        """
+        x, _ = self._signal_array(signal, "signal")
+        flat = x.reshape(-1, self.n_features)
+        bad = np.flatnonzero(~np.isfinite(flat).all(axis=1))
+        if bad.size:
+            self._raise_not_finite(x, "signal", int(bad[0]) * self.n_features)
+        low, high = flat.min(axis=0).astype(np.float64), flat.max(axis=0).astype(np.float64)
+        constant = high <= low
+        low[constant] -= 0.5
+        high[constant] += 0.5
+        self.low.copy_(torch.from_numpy(low))
+        self.high.copy_(torch.from_numpy(high))
+        self._check_bounds()
+        return self
+
+    def _np(self, tensor: torch.Tensor) -> np.ndarray:
+        """A numpy view (copy for non-CPU devices) of a parameter buffer."""
+        return tensor.numpy() if tensor.device.type == "cpu" else tensor.cpu().numpy()
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return self._np(self.low).dtype
+
+    # ------------------------------------------------------------ validation
+    def _signal_array(self, signal: ArrayLike, argument: str) -> tuple[np.ndarray, torch.device]:
+        if isinstance(signal, torch.Tensor):
+            device = signal.device
+            array = signal.detach().cpu().numpy() if device.type != "cpu" else signal.detach().numpy()
+        elif isinstance(signal, np.ndarray):
+            device, array = torch.device("cpu"), signal
+        else:
+            raise TypeError(f"{argument} must be a torch.Tensor or numpy.ndarray, got {type(signal).__name__}")
+        if array.ndim < 2 or array.shape[-1] != self.n_features:
+            raise ValueError(
+                f"{argument} must have shape (T, *batch, F) with F = n_features = {self.n_features}, "
+                f"got shape {tuple(array.shape)}"
+            )
+        if array.shape[0] == 0:
+            raise ValueError(f"{argument} must have at least one time step, got shape {tuple(array.shape)}")
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise TypeError(f"{argument} must hold real numbers, got dtype {array.dtype}")
+        return np.ascontiguousarray(array, dtype=self._dtype), device
+
+    def _raise_not_finite(self, x: np.ndarray, argument: str, flat_index: int) -> None:
+        index = np.unravel_index(flat_index, x.shape)
+        raise ValueError(
+            f"{argument} must be finite, got {x[index]!r} at index {tuple(int(i) for i in index)} "
+            f"(time step {int(index[0])}, feature {int(index[-1])})"
+        )
+
+    def _scaled(self, x: np.ndarray, argument: str) -> np.ndarray:
+        """``x`` scaled into ``[0, 1]`` as a ``(T, N)`` array; rejects NaN/inf."""
+        flat = x.reshape(x.shape[0], -1)
+        u = np.empty_like(flat)
+        bad = _kernels.normalize(flat, self._np(self.low), self._np(self.high), u)
+        if bad >= 0:
+            self._raise_not_finite(x, argument, bad)
+        return u
+
+    def _unscaled(self, u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        low = self._np(self.low)
+        return u.reshape(shape) * (self._np(self.high) - low) + low
+
+    def _spike_array(self, spikes: ArrayLike) -> tuple[np.ndarray, torch.device]:
+        if isinstance(spikes, torch.Tensor):
+            device = spikes.device
+            array = spikes.detach().cpu().numpy()
+        elif isinstance(spikes, np.ndarray):
+            device, array = torch.device("cpu"), spikes
+        else:
+            raise TypeError(f"spikes must be a torch.Tensor or numpy.ndarray, got {type(spikes).__name__}")
+        tail = self.spike_shape
+        if array.ndim < 1 + len(tail) or tuple(array.shape[array.ndim - len(tail) :]) != tail:
+            raise ValueError(
+                f"spikes must have shape (T, *batch, {', '.join(map(str, tail))}), got shape {tuple(array.shape)}"
+            )
+        if array.shape[0] == 0:
+            raise ValueError(f"spikes must have at least one time step, got shape {tuple(array.shape)}")
+        if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+            raise TypeError(f"spikes must have an integer or bool dtype (int8 from encode), got {array.dtype}")
+        low, high = self.value_set[0], self.value_set[-1]
+        if array.dtype != np.bool_ and (array.min() < low or array.max() > high):
+            bad = np.flatnonzero((array < low) | (array > high))[0]
+            index = tuple(int(i) for i in np.unravel_index(bad, array.shape))
+            raise ValueError(
+                f"spikes of the {self.name} encoder must take values in {set(self.value_set)}, "
+                f"got {array[index]} at index {index}"
+            )
+        return np.ascontiguousarray(array, dtype=np.int8), device
+
+    def _state_arrays(self, state: Any, state_type: type[NamedTuple], batch_shape: tuple[int, ...]) -> Any:
+        """Copies of a caller's state as numpy arrays, checked against this encoder."""
+        if not isinstance(state, state_type):
+            raise TypeError(
+                f"state must be a {state_type.__name__} from this {self.name} encoder, got {type(state).__name__}"
+            )
+        key = (state_type, batch_shape)
+        if key not in self._state_shapes:
+            template = self._initial_state_for(state_type, batch_shape)
+            self._state_shapes[key] = tuple(np.shape(field) for field in template)
+        arrays = []
+        for field, value, shape in zip(state_type._fields, state, self._state_shapes[key], strict=True):
+            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            if array.shape != shape:
+                raise ValueError(
+                    f"state.{field} has shape {array.shape}, but this {self.name} encoder with "
+                    f"batch shape {batch_shape} needs {shape}: was the state made for another signal?"
+                )
+            arrays.append(array.copy())
+        return state_type(*arrays)
+
+    def _initial_state_for(self, state_type: type[NamedTuple], batch_shape: tuple[int, ...]) -> Any:
+        if state_type is self.state_type:
+            n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
+            return self._initial_state(np.full(n, 0.5, self._dtype), batch_shape)
+        return self._initial_decode_state(None, batch_shape)
+
+    @staticmethod
+    def _state_tensors(state: Any, device: torch.device) -> Any:
+        return type(state)(*(_tensor(np.asarray(field), device) for field in state))
+
+    # -------------------------------------------------------------- the API
+    def encode(self, signal: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
+        """Encode a ``(T, *batch, F)`` signal into ``int8`` spikes.
+
+        :param signal: float tensor or array, time first, features last.
+        :param state: the state returned by the previous call on the same
+            stream, or ``None`` to start (from the first sample where the
+            encoder tracks a value).
+        :return: ``(spikes, state)``; spikes on the signal's device.
+        """
+        x, device = self._signal_array(signal, "signal")
+        batch_shape = tuple(x.shape[1:-1])
+        u = self._scaled(x, "signal")
+        if state is None:
+            arrays = self._initial_state(u[0].copy(), batch_shape)
+        else:
+            arrays = self._state_arrays(state, self.state_type, batch_shape)
+        spikes = self._encode(u, arrays)
+        return _tensor(spikes.reshape(x.shape[:-1] + self.spike_shape), device), self._state_tensors(arrays, device)
+
+    def decode(self, spikes: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
+        """Decode spikes back into a ``(T, *batch, F)`` signal estimate.
+
+        :param spikes: integer tensor or array as returned by :meth:`encode`.
+        :param state: the decoder state of the previous call, ``None`` to start
+            from the encoder's default, or :meth:`initial_state` of the first
+            sample to mirror the encoder exactly.
+        :return: ``(signal, state)``, the signal in the encoder's dtype.
+        """
+        s, device = self._spike_array(spikes)
+        batch_shape = tuple(s.shape[1 : s.ndim - len(self.spike_shape)])
+        if state is None:
+            arrays = self._initial_decode_state(None, batch_shape)
+        else:
+            arrays = self._state_arrays(state, self.decode_state_type, batch_shape)
+        u = self._decode(s.reshape(s.shape[0], -1), arrays)
+        recon = self._unscaled(u, s.shape[: s.ndim - len(self.spike_shape)] + (self.n_features,))
+        return _tensor(recon, device), self._state_tensors(arrays, device)
+
+    def initial_state(self, first_sample: ArrayLike) -> Any:
+        """The encoder state for a stream that starts with ``first_sample`` (``(*batch, F)``)."""
+        x, device = self._signal_array(_with_time_axis(first_sample), "first_sample")
+        u = self._scaled(x, "first_sample")[0].copy()
+        return self._state_tensors(self._initial_state(u, tuple(x.shape[1:-1])), device)
+
+    def initial_decode_state(self, first_sample: ArrayLike) -> Any:
+        """The decoder state matching :meth:`initial_state` of the same sample."""
+        x, device = self._signal_array(_with_time_axis(first_sample), "first_sample")
+        u = self._scaled(x, "first_sample")[0].copy()
+        return self._state_tensors(self._initial_decode_state(u, tuple(x.shape[1:-1])), device)
+
+    def reconstruct(self, signal: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode ``signal`` and decode it again from matched initial states.
+
+        >>> from spikegym.encoders import make
+        >>> x = torch.linspace(0, 1, 50).reshape(50, 1)
+        >>> spikes, recon = make("sf", n_features=1, threshold=0.05).reconstruct(x)
+        >>> bool((recon - x).abs().max() <= 0.05 + 1e-6)
+        True
+        """
+        first = signal[0]
+        spikes, _ = self.encode(signal, self.initial_state(first))
+        recon, _ = self.decode(spikes, self.initial_decode_state(first))
+        return spikes, recon
+
+    def forward(self, signal: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
+        """Same as :meth:`encode`, so an encoder can sit in an ``nn.Sequential``-like pipeline."""
+        return self.encode(signal, state)
+
+    # ------------------------------------------------- the rule (subclasses)
+    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> Any:
+        """Encoder state arrays; ``first`` is the scaled first sample, flat ``(N,)``."""
+        raise NotImplementedError
+
+    def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
+        """Decoder state arrays; ``first`` is ``None`` when the stream start is unknown."""
+        raise NotImplementedError
+
+    def _encode(self, u: np.ndarray, state: Any) -> np.ndarray:
+        """Spikes ``(T, N * prod(spike_shape[1:]))`` for the scaled signal ``u`` ``(T, N)``."""
+        raise NotImplementedError
+
+    def _decode(self, spikes: np.ndarray, state: Any) -> np.ndarray:
+        """The scaled signal ``(T, N)`` for flattened spikes."""
+        raise NotImplementedError
+
+
+def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
+    return tensor if device.type == "cpu" else tensor.to(device)
+
+
+def _with_time_axis(sample: ArrayLike) -> ArrayLike:
+    if isinstance(sample, (torch.Tensor, np.ndarray)):
+        return sample[None]
+    raise TypeError(f"first_sample must be a torch.Tensor or numpy.ndarray, got {type(sample).__name__}")
+
+
+class MirroredEncoder(SpikeEncoder):
+    """An encoder whose decoder is its own running reconstruction.
+
+    Encoder and decoder share one state type and one kernel, so decoding from
+    the state that encoding started from reproduces the encoder's
+    reconstruction exactly. A subclass implements :meth:`_start` (the state)
+    and :meth:`_run` (one call of its kernel).
+    """
+
+    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> Any:
+        return self._start(first, batch_shape)
+
+    def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
+        return self._start(first, batch_shape)
+
+    def _encode(self, u: np.ndarray, state: Any) -> np.ndarray:
+        spikes = np.empty(u.shape, np.int8)
+        self._run(u, spikes, state, np.empty(u.shape, self._dtype), encode=True)
+        return spikes
+
+    def _decode(self, spikes: np.ndarray, state: Any) -> np.ndarray:
+        recon = np.empty(spikes.shape, self._dtype)
+        self._run(recon, spikes, state, recon, encode=False)
+        return recon
+
+    def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
+        """State arrays for a stream starting at the scaled ``first`` sample (``None``: unknown)."""
+        raise NotImplementedError
+
+    def _run(self, u: np.ndarray, spikes: np.ndarray, state: Any, recon: np.ndarray, encode: bool) -> None:
+        """Run the kernel: write ``spikes`` (``encode``) or read them, and write ``recon``."""
+        raise NotImplementedError

@@ -1,0 +1,111 @@
+"""Ben's Spiker Algorithm (BSA): spikes whose low-pass filtered sum follows the signal."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from spikegym.encoders import _kernels
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_int, feature_values
+
+
+class BSAState(NamedTuple):
+    """State of :class:`BSAEncoder`: ``pending[..., k]``, the reconstruction that
+    spikes already sent add to the step ``k`` ahead, ``(*batch, F, order + 1)``."""
+
+    pending: torch.Tensor
+
+
+def lowpass_taps(n_taps: int, cutoff: np.ndarray) -> np.ndarray:
+    """Windowed-sinc low-pass FIR filters with unit DC gain, one row per cutoff.
+
+    ``cutoff`` is relative to the Nyquist frequency, in (0, 1); the result
+    equals ``scipy.signal.firwin(n_taps, cutoff)`` (Hamming window).
+
+    >>> lowpass_taps(3, np.array([0.5])).round(4).tolist()
+    [[0.0, 1.0, 0.0]]
+    """
+    n = np.arange(n_taps) - 0.5 * (n_taps - 1)
+    window = np.hamming(n_taps) if n_taps > 1 else np.ones(1)
+    taps = cutoff[:, None] * np.sinc(cutoff[:, None] * n) * window
+    return taps / taps.sum(axis=1, keepdims=True)
+
+
+class BSAEncoder(MirroredEncoder):
+    """Ben's Spiker Algorithm with a low-pass FIR filter, in causal streaming form.
+
+    The decoder convolves the (binary) spikes with the filter. The encoder
+    fires at a step when adding the filter there brings the reconstruction of
+    the next ``order + 1`` steps closer to the input than not firing, by more
+    than ``threshold`` (sum of absolute errors, scaled units). The classic
+    algorithm compares with the *future* input and ignores the spikes still to
+    come; a stream has not seen the future, so the current input ``x`` stands
+    in for it, and the spikes still to come are predicted at rate ``x``. That
+    prediction removes the classic rule's bias: a constant input fires at rate
+    ``x``. The state carries the pending filter tail instead of a look-ahead
+    buffer. The filter has unit DC gain, so a spike every step reconstructs the
+    top of the range; values within about one tap height of either end of the
+    range fall in a dead zone (no spikes, or a spike every step).
+
+    :param n_features: number of features.
+    :param threshold: per-feature error reduction needed to fire, > 0.
+    :param order: filter order (``order + 1`` taps), >= 1.
+    :param cutoff: per-feature cutoff relative to Nyquist, in (0, 1).
+
+    >>> import torch
+    >>> enc = BSAEncoder(n_features=1)
+    >>> spikes, recon = enc.reconstruct(torch.full((200, 1), 0.3))
+    >>> round(spikes.float().mean().item(), 1), round(recon[100:].mean().item(), 1)
+    (0.3, 0.3)
+    """
+
+    name = "bsa"
+    state_type = BSAState
+    decode_state_type = BSAState
+
+    threshold: torch.Tensor
+    cutoff: torch.Tensor
+    taps: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        threshold: FeatureValues = 0.01,
+        order: int = 15,
+        cutoff: FeatureValues = 0.05,
+        *,
+        low: FeatureValues = 0.0,
+        high: FeatureValues = 1.0,
+    ) -> None:
+        super().__init__(n_features, low=low, high=high)
+        self.order = check_int("order", order, 1)
+        self.register_buffer("threshold", feature_values("threshold", threshold, n_features, "> 0", lambda v: v > 0))
+        self.register_buffer(
+            "cutoff", feature_values("cutoff", cutoff, n_features, "in (0, 1)", lambda v: (v > 0) & (v < 1))
+        )
+        taps = lowpass_taps(self.order + 1, self.cutoff.double().numpy())
+        self.register_buffer("taps", torch.tensor(taps, dtype=torch.get_default_dtype()))
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}, order={self.order}"
+
+    def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> BSAState:
+        """Pending tail of a stream that held ``first`` (0.5 if unknown) forever before."""
+        taps = self._np(self.taps)
+        tail = 1.0 - np.cumsum(taps, axis=1)
+        level = np.full((int(np.prod(batch_shape, dtype=np.int64)) * self.n_features,), 0.5) if first is None else first
+        level = level.reshape(*batch_shape, self.n_features, 1)
+        return BSAState((level * tail).astype(self._dtype))
+
+    def _run(self, u: np.ndarray, spikes: np.ndarray, state: BSAState, recon: np.ndarray, encode: bool) -> None:
+        _kernels.bsa(
+            u,
+            spikes,
+            state.pending.reshape(-1, self.order + 1),
+            self._np(self.taps),
+            self._np(self.threshold),
+            encode,
+            recon,
+        )

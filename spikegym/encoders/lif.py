@@ -1,0 +1,101 @@
+"""Leaky integrate-and-fire encoding, with its leaky reconstruction as decoder."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from spikegym.encoders import _kernels
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
+
+
+class LIFState(NamedTuple):
+    """State of :class:`LIFEncoder`: the reconstruction ``value`` (scaled units), ``(*batch, F)``."""
+
+    value: torch.Tensor
+
+
+class LIFEncoder(MirroredEncoder):
+    """Leaky integrate-and-fire encoder with signed spikes.
+
+    The decoder's reconstruction ``r`` leaks towards the middle of the range,
+    ``r <- 0.5 + beta * (r - 0.5)``, and each spike moves it by one threshold.
+    The encoder's membrane potential is the input minus that leaked value; it
+    fires an up (down) spike when the potential crosses ``+threshold``
+    (``-threshold``) and resets by subtraction. Written as a neuron, the
+    membrane ``v`` obeys ``v_t = beta * v_(t-1) + I_t - threshold * s_t`` with
+    input current ``I_t = (x_t - 0.5) - beta * (x_(t-1) - 0.5)``. With
+    ``beta = 1`` this is step-forward coding; with ``beta < 1`` a lost spike's
+    error decays instead of persisting, at the cost of spikes that hold a level
+    away from the middle.
+
+    :param n_features: number of features.
+    :param threshold: per-feature firing threshold, > 0, in scaled units.
+    :param beta: per-feature membrane decay per step, in (0, 1].
+    :param initial: ``"first"`` to start the reconstruction at the first
+        sample, or a per-feature value in signal units.
+
+    >>> import torch
+    >>> enc = LIFEncoder(n_features=1, threshold=0.1, beta=0.9)
+    >>> spikes, state = enc.encode(torch.tensor([[0.5], [0.9], [0.9], [0.1]]))
+    >>> spikes.flatten().tolist()
+    [0, 1, 1, -1]
+    """
+
+    name = "lif"
+    state_type = LIFState
+    decode_state_type = LIFState
+
+    threshold: torch.Tensor
+    beta: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        threshold: FeatureValues = 0.05,
+        beta: FeatureValues = 0.95,
+        initial: Literal["first"] | FeatureValues = "first",
+        *,
+        low: FeatureValues = 0.0,
+        high: FeatureValues = 1.0,
+    ) -> None:
+        super().__init__(n_features, low=low, high=high)
+        self.register_buffer("threshold", feature_values("threshold", threshold, n_features, "> 0", lambda v: v > 0))
+        self.register_buffer(
+            "beta", feature_values("beta", beta, n_features, "in (0, 1]", lambda v: (v > 0) & (v <= 1))
+        )
+        if isinstance(initial, str):
+            if initial != "first":
+                raise ValueError(f"initial must be 'first' or a number per feature, got {initial!r}")
+            self.initial: torch.Tensor | None = None
+        else:
+            self.register_buffer("initial", feature_values("initial", initial, n_features, "finite", np.isfinite))
+
+    @property
+    def signed(self) -> bool:
+        return True
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}, initial={'first' if self.initial is None else 'given'}"
+
+    def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
+        shape = (*batch_shape, self.n_features)
+        if self.initial is not None:
+            given = self._scaled(self._np(self.initial)[None], "initial")[0]
+            return self.state_type(np.broadcast_to(given, shape).copy())
+        if first is None:
+            return self.state_type(np.full(shape, 0.5, self._dtype))
+        return self.state_type(first.reshape(shape))
+
+    def _run(self, u: np.ndarray, spikes: np.ndarray, state: LIFState, recon: np.ndarray, encode: bool) -> None:
+        _kernels.leaky_delta(
+            u,
+            spikes,
+            state[0].reshape(-1),
+            self._np(self.beta),
+            self._np(self.threshold),
+            encode,
+            recon,
+        )

@@ -1,0 +1,105 @@
+"""Pulse-width modulation (PWM): spike timing against a sawtooth carrier."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from spikegym.encoders import _kernels
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
+
+
+class PWMState(NamedTuple):
+    """State of :class:`PWMEncoder`, each ``(*batch, F)``: the carrier ``phase``
+    of the last step, whether the current period has ``fired``, and the
+    reconstructed ``value`` (scaled units)."""
+
+    phase: torch.Tensor
+    fired: torch.Tensor
+    value: torch.Tensor
+
+
+class PWMEncoder(MirroredEncoder):
+    """Pulse-width modulation against a falling sawtooth carrier.
+
+    The carrier falls from 1 to 0 once per period of ``1 / frequency`` steps;
+    a feature fires at most once per period, at the first step where the
+    carrier is at or below its magnitude, so the spike's time within the
+    period carries the value and large values fire early. With
+    ``bipolar=True`` the magnitude is the distance from the middle of the
+    range, ``|2x - 1|``, and the spike's sign says which side, so values near
+    the middle cost few spikes; otherwise the magnitude is ``x`` and spikes are
+    binary.
+
+    The decoder sets the value at each spike to the middle of the carrier's
+    interval at that step (error at most ``frequency / 2`` of the magnitude)
+    and, at the end of a period without a spike, to half the last carrier
+    value; it holds the value in between. The carrier phase is state, so the
+    decoder needs nothing but the spikes.
+
+    :param n_features: number of features.
+    :param frequency: per-feature carrier periods per step, in (0, 0.5].
+    :param bipolar: signed spikes around the middle of the range.
+    :param phase: per-feature carrier phase at the first step, in [0, 1).
+
+    >>> import torch
+    >>> enc = PWMEncoder(n_features=1, frequency=0.25, bipolar=False)
+    >>> spikes, _ = enc.encode(torch.full((8, 1), 0.6))
+    >>> spikes.flatten().tolist()
+    [0, 1, 0, 0, 0, 1, 0, 0]
+    """
+
+    name = "pwm"
+    state_type = PWMState
+    decode_state_type = PWMState
+
+    frequency: torch.Tensor
+    phase: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        frequency: FeatureValues = 0.125,
+        bipolar: bool = True,
+        phase: FeatureValues = 0.0,
+        *,
+        low: FeatureValues = 0.0,
+        high: FeatureValues = 1.0,
+    ) -> None:
+        super().__init__(n_features, low=low, high=high)
+        self.register_buffer(
+            "frequency",
+            feature_values("frequency", frequency, n_features, "in (0, 0.5]", lambda v: (v > 0) & (v <= 0.5)),
+        )
+        self.register_buffer(
+            "phase", feature_values("phase", phase, n_features, "in [0, 1)", lambda v: (v >= 0) & (v < 1))
+        )
+        self.bipolar = bool(bipolar)
+
+    @property
+    def signed(self) -> bool:
+        return self.bipolar
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}, bipolar={self.bipolar}"
+
+    def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> PWMState:
+        shape = (*batch_shape, self.n_features)
+        before_first = self._np(self.phase) - self._np(self.frequency)
+        value = np.full(shape, 0.5, self._dtype) if first is None else first.reshape(shape)
+        return PWMState(np.broadcast_to(before_first, shape).copy(), np.zeros(shape, np.bool_), value)
+
+    def _run(self, u: np.ndarray, spikes: np.ndarray, state: PWMState, recon: np.ndarray, encode: bool) -> None:
+        _kernels.pwm(
+            u,
+            spikes,
+            state.phase.reshape(-1),
+            state.fired.reshape(-1),
+            state.value.reshape(-1),
+            self._np(self.frequency),
+            self.bipolar,
+            encode,
+            recon,
+        )

@@ -1,0 +1,192 @@
+"""Rate coding: deterministic or Poisson spikes at a rate set by the value."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from spikegym.encoders import _kernels
+from spikegym.encoders.base import FeatureValues, SpikeEncoder, check_choice, check_int, feature_values
+
+Seed = int | torch.Generator | None
+
+
+class RateState(NamedTuple):
+    """State of a rate-coded encoder.
+
+    ``accumulator`` (deterministic phase per spike channel), ``step`` (steps
+    encoded so far) and ``key`` (the Poisson stream's key), each a tensor.
+    """
+
+    accumulator: torch.Tensor
+    step: torch.Tensor
+    key: torch.Tensor
+
+
+class RateDecodeState(NamedTuple):
+    """Decoder state of a rate-coded encoder: the last ``window`` spikes and how many steps were seen."""
+
+    history: torch.Tensor
+    filled: torch.Tensor
+
+
+def _stream_key(seed: Seed) -> int:
+    """A 63-bit key for the counter-based Poisson generator."""
+    if isinstance(seed, torch.Generator) or seed is None:
+        seed = int(torch.randint(0, 2**62, (), generator=seed))
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, a torch.Generator or None, got {seed!r}")
+    return int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class RateCodedEncoder(SpikeEncoder):
+    """Shared machinery of the rate and population encoders.
+
+    A subclass maps the scaled signal to signed firing probabilities per spike
+    channel (:meth:`_probabilities`) and the decoder's windowed spike means back
+    to the scaled signal (:meth:`_from_rates`).
+    """
+
+    state_type = RateState
+    decode_state_type = RateDecodeState
+
+    max_rate: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        *,
+        mode: Literal["deterministic", "poisson"],
+        max_rate: FeatureValues,
+        window: int,
+        seed: Seed,
+        low: FeatureValues,
+        high: FeatureValues,
+    ) -> None:
+        super().__init__(n_features, low=low, high=high)
+        check_choice("mode", mode, ("deterministic", "poisson"))
+        self.mode = mode
+        self.register_buffer(
+            "max_rate", feature_values("max_rate", max_rate, n_features, "in (0, 1]", lambda v: (v > 0) & (v <= 1))
+        )
+        self.window = check_int("window", window, 1)
+        if not (seed is None or isinstance(seed, torch.Generator)):
+            _stream_key(seed)
+        self.seed = seed
+
+    @property
+    def _channels(self) -> int:
+        """Spike channels per feature."""
+        return int(np.prod(self.spike_shape[1:], dtype=np.int64))
+
+    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> RateState:
+        shape = (*batch_shape, *self.spike_shape)
+        key = _stream_key(self.seed) if self.mode == "poisson" else 0
+        return RateState(np.full(shape, 0.5, self._dtype), np.array(0, np.int64), np.array(key, np.int64))
+
+    def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> RateDecodeState:
+        history = np.zeros((self.window, *batch_shape, *self.spike_shape), np.int8)
+        return RateDecodeState(history, np.array(0, np.int64))
+
+    def _encode(self, u: np.ndarray, state: RateState) -> np.ndarray:
+        p = self._probabilities(u.reshape(u.shape[0], -1, self.n_features)).reshape(u.shape[0], -1)
+        spikes = np.empty(p.shape, np.int8)
+        _kernels.rate_encode(
+            p,
+            state.accumulator.reshape(-1),
+            self.mode == "poisson",
+            np.uint64(state.key),
+            int(state.step),
+            spikes,
+        )
+        state.step[...] += u.shape[0]
+        return spikes
+
+    def _decode(self, spikes: np.ndarray, state: RateDecodeState) -> np.ndarray:
+        rates = np.empty(spikes.shape, self._dtype)
+        history = state.history.reshape(self.window, -1)
+        state.filled[...] = _kernels.window_mean(spikes, history, int(state.filled), rates)
+        by_channel = rates.reshape(spikes.shape[0], -1, self.n_features, self._channels)
+        return self._from_rates(by_channel).reshape(spikes.shape[0], -1)
+
+    def _probabilities(self, u: np.ndarray) -> np.ndarray:
+        """Signed spike probabilities ``(T, B, F, *channels)`` for the scaled signal ``(T, B, F)``."""
+        raise NotImplementedError
+
+    def _from_rates(self, rates: np.ndarray) -> np.ndarray:
+        """The scaled signal ``(T, B, F)`` from the mean spike values ``(T, B, F, channels)``."""
+        raise NotImplementedError
+
+
+class RateEncoder(RateCodedEncoder):
+    """Rate encoder: the scaled value sets the probability of a spike per step.
+
+    Deterministic mode spaces spikes evenly (over ``n`` steps of a constant
+    input, ``round(p * n)`` spikes from a fresh state and ``round(p * n) ± 1``
+    over any window); Poisson mode draws a Bernoulli spike per step from the
+    encoder's own counter-based generator, seeded by ``seed`` (an integer,
+    a ``torch.Generator``, or ``None`` for a draw from torch's global
+    generator), never from a global numpy state.
+
+    The decoder estimates the rate by a causal moving average over the last
+    ``window`` steps and maps it back to the value.
+
+    :param n_features: number of features.
+    :param mode: ``"deterministic"`` or ``"poisson"``.
+    :param max_rate: per-feature spike probability at the top of the range, in (0, 1].
+    :param exc_inh: signed spikes around the middle of the range: excitatory
+        (+1) above, inhibitory (-1) below, at a rate growing with the distance.
+    :param inverted: code ``1 - x`` instead of ``x`` (low values fire most).
+    :param window: decoder moving-average window in steps.
+    :param seed: Poisson stream seed.
+
+    >>> import torch
+    >>> enc = RateEncoder(n_features=1)
+    >>> spikes, _ = enc.encode(torch.full((8, 1), 0.25))
+    >>> int(spikes.sum())
+    2
+    """
+
+    name = "rate"
+
+    def __init__(
+        self,
+        n_features: int,
+        mode: Literal["deterministic", "poisson"] = "deterministic",
+        max_rate: FeatureValues = 1.0,
+        exc_inh: bool = False,
+        inverted: bool = False,
+        window: int = 16,
+        seed: Seed = None,
+        *,
+        low: FeatureValues = 0.0,
+        high: FeatureValues = 1.0,
+    ) -> None:
+        super().__init__(n_features, mode=mode, max_rate=max_rate, window=window, seed=seed, low=low, high=high)
+        self.exc_inh = bool(exc_inh)
+        self.inverted = bool(inverted)
+
+    @property
+    def signed(self) -> bool:
+        return self.exc_inh
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_features={self.n_features}, mode={self.mode!r}, exc_inh={self.exc_inh}, "
+            f"inverted={self.inverted}, window={self.window}"
+        )
+
+    def _probabilities(self, u: np.ndarray) -> np.ndarray:
+        if self.inverted:
+            u = 1.0 - u
+        if self.exc_inh:
+            u = 2.0 * u - 1.0
+        return u * self._np(self.max_rate)
+
+    def _from_rates(self, rates: np.ndarray) -> np.ndarray:
+        u = rates[..., 0] / self._np(self.max_rate)
+        if self.exc_inh:
+            u = 0.5 * (u + 1.0)
+        return np.clip(1.0 - u if self.inverted else u, 0.0, 1.0)
