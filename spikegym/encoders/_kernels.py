@@ -49,32 +49,60 @@ def _uniform(key, step, col):
     return float(z >> np.uint64(11)) * _TO_UNIT
 
 
-@njit(cache=True)
-def rate_encode(p, accumulator, poisson, key, step0, spikes):
-    """Rate code of signed firing probabilities ``p`` in [-1, 1].
+@njit(cache=True, inline="always")
+def _fire(q, accumulator, col, poisson, key, step):
+    """One step of rate coding for the signed spike probability ``q`` in [-1, 1].
 
-    Deterministic: an accumulator per column gains ``|p|`` each step and fires
-    when it reaches 1, so spikes are evenly spaced. Poisson: a Bernoulli draw
-    per step from a counter-based generator keyed by ``key`` and the absolute
-    step ``step0 + t``, so any split into chunks gives the same spikes.
+    Deterministic: the column's accumulator gains ``|q|`` and fires when it
+    reaches 1, so spikes are evenly spaced. Poisson: a Bernoulli draw from a
+    counter-based generator keyed by ``key``, the absolute step and the column,
+    so any split into chunks gives the same spikes.
     """
-    n_time, n_cols = p.shape
+    a = abs(q)
+    if poisson:
+        fire = _uniform(key, step, col) < a
+    else:
+        acc = accumulator[col] + a
+        fire = acc >= 1.0
+        if fire:
+            acc -= 1.0
+        accumulator[col] = acc
+    if not fire:
+        return 0
+    return 1 if q > 0 else -1
+
+
+@njit(cache=True)
+def rate_encode(u, max_rate, inverted, exc_inh, accumulator, poisson, key, step0, spikes):
+    """Rate code: spike probability ``max_rate * x`` (or ``1 - x``; signed
+    ``2x - 1`` around the middle for an excitatory/inhibitory split)."""
+    n_time, n_cols = u.shape
+    n_features = max_rate.shape[0]
     for t in range(n_time):
         for n in range(n_cols):
-            q = p[t, n]
-            a = abs(q)
-            if poisson:
-                fire = _uniform(key, step0 + t, n) < a
-            else:
-                acc = accumulator[n] + a
-                fire = acc >= 1.0
-                if fire:
-                    acc -= 1.0
-                accumulator[n] = acc
-            if fire:
-                spikes[t, n] = 1 if q > 0 else -1
-            else:
-                spikes[t, n] = 0
+            x = u[t, n]
+            if inverted:
+                x = 1.0 - x
+            if exc_inh:
+                x = 2.0 * x - 1.0
+            spikes[t, n] = _fire(x * max_rate[n % n_features], accumulator, n, poisson, key, step0 + t)
+
+
+@njit(cache=True)
+def population_encode(u, centres, sigma, max_rate, accumulator, poisson, key, step0, spikes):
+    """Population code: bin ``b`` of column ``n`` is rate-coded at
+    ``max_rate * exp(-(x - centre_b)^2 / (2 sigma^2))``; spikes are ``(T, N * bins)``."""
+    n_time, n_cols = u.shape
+    n_features = sigma.shape[0]
+    n_bins = centres.shape[0]
+    for t in range(n_time):
+        for n in range(n_cols):
+            j = n % n_features
+            for b in range(n_bins):
+                d = (u[t, n] - centres[b]) / sigma[j]
+                q = max_rate[j] * np.exp(-0.5 * d * d)
+                col = n * n_bins + b
+                spikes[t, col] = _fire(q, accumulator, col, poisson, key, step0 + t)
 
 
 @njit(cache=True)

@@ -113,6 +113,7 @@ class SpikeEncoder(nn.Module):
         self.register_buffer("high", feature_values("high", high, n_features, "finite", anything))
         self._check_bounds()
         self._state_shapes: dict[tuple[type, tuple[int, ...]], tuple[tuple[int, ...], ...]] = {}
+        self._arrays: dict[str, tuple[torch.Tensor, int, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- shape
     @property
@@ -168,19 +169,29 @@ class SpikeEncoder(nn.Module):
         self._check_bounds()
         return self
 
-    def _np(self, tensor: torch.Tensor) -> np.ndarray:
-        """A numpy view (copy for non-CPU devices) of a parameter buffer."""
-        return tensor.numpy() if tensor.device.type == "cpu" else tensor.cpu().numpy()
+    def _np(self, name: str) -> np.ndarray:
+        """The buffer ``name`` as a numpy array (a view on the CPU, a copy elsewhere).
+
+        Cached until the buffer is replaced (``.to()``, assignment) or changed
+        in place, so the per-call cost on the hot path is a dictionary lookup.
+        """
+        tensor = self._buffers[name]
+        cached = self._arrays.get(name)
+        if cached is not None and cached[0] is tensor and cached[1] == tensor._version:
+            return cached[2]
+        array = tensor.detach().cpu().numpy()
+        self._arrays[name] = (tensor, tensor._version, array)
+        return array
 
     @property
     def _dtype(self) -> np.dtype:
-        return self._np(self.low).dtype
+        return self._np("low").dtype
 
     # ------------------------------------------------------------ validation
     def _signal_array(self, signal: ArrayLike, argument: str) -> tuple[np.ndarray, torch.device]:
         if isinstance(signal, torch.Tensor):
             device = signal.device
-            array = signal.detach().cpu().numpy() if device.type != "cpu" else signal.detach().numpy()
+            array = signal.detach().cpu().numpy()
         elif isinstance(signal, np.ndarray):
             device, array = torch.device("cpu"), signal
         else:
@@ -192,7 +203,7 @@ class SpikeEncoder(nn.Module):
             )
         if array.shape[0] == 0:
             raise ValueError(f"{argument} must have at least one time step, got shape {tuple(array.shape)}")
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        if array.dtype.kind not in "fiu":
             raise TypeError(f"{argument} must hold real numbers, got dtype {array.dtype}")
         return np.ascontiguousarray(array, dtype=self._dtype), device
 
@@ -207,14 +218,14 @@ class SpikeEncoder(nn.Module):
         """``x`` scaled into ``[0, 1]`` as a ``(T, N)`` array; rejects NaN/inf."""
         flat = x.reshape(x.shape[0], -1)
         u = np.empty_like(flat)
-        bad = _kernels.normalize(flat, self._np(self.low), self._np(self.high), u)
+        bad = _kernels.normalize(flat, self._np("low"), self._np("high"), u)
         if bad >= 0:
             self._raise_not_finite(x, argument, bad)
         return u
 
     def _unscaled(self, u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        low = self._np(self.low)
-        return u.reshape(shape) * (self._np(self.high) - low) + low
+        low = self._np("low")
+        return u.reshape(shape) * (self._np("high") - low) + low
 
     def _spike_array(self, spikes: ArrayLike) -> tuple[np.ndarray, torch.device]:
         if isinstance(spikes, torch.Tensor):
@@ -231,7 +242,7 @@ class SpikeEncoder(nn.Module):
             )
         if array.shape[0] == 0:
             raise ValueError(f"spikes must have at least one time step, got shape {tuple(array.shape)}")
-        if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        if array.dtype.kind not in "iub":
             raise TypeError(f"spikes must have an integer or bool dtype (int8 from encode), got {array.dtype}")
         low, high = self.value_set[0], self.value_set[-1]
         if array.dtype != np.bool_ and (array.min() < low or array.max() > high):
@@ -310,7 +321,7 @@ class SpikeEncoder(nn.Module):
         else:
             arrays = self._state_arrays(state, self.decode_state_type, batch_shape)
         u = self._decode(s.reshape(s.shape[0], -1), arrays)
-        recon = self._unscaled(u, s.shape[: s.ndim - len(self.spike_shape)] + (self.n_features,))
+        recon = self._unscaled(u, (*s.shape[:s.ndim - len(self.spike_shape)], self.n_features))
         return _tensor(recon, device), self._state_tensors(arrays, device)
 
     def initial_state(self, first_sample: ArrayLike) -> Any:

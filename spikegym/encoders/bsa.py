@@ -93,7 +93,7 @@ class BSAEncoder(MirroredEncoder):
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> BSAState:
         """Pending tail of a stream that held ``first`` (0.5 if unknown) forever before."""
-        taps = self._np(self.taps)
+        taps = self._np("taps")
         tail = 1.0 - np.cumsum(taps, axis=1)
         level = np.full((int(np.prod(batch_shape, dtype=np.int64)) * self.n_features,), 0.5) if first is None else first
         level = level.reshape(*batch_shape, self.n_features, 1)
@@ -104,8 +104,8 @@ class BSAEncoder(MirroredEncoder):
             u,
             spikes,
             state.pending.reshape(-1, self.order + 1),
-            self._np(self.taps),
-            self._np(self.threshold),
+            self._np("taps"),
+            self._np("threshold"),
             encode,
             recon,
         )

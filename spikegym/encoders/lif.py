@@ -83,7 +83,7 @@ class LIFEncoder(MirroredEncoder):
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         shape = (*batch_shape, self.n_features)
         if self.initial is not None:
-            given = self._scaled(self._np(self.initial)[None], "initial")[0]
+            given = self._scaled(self._np("initial")[None], "initial")[0]
             return self.state_type(np.broadcast_to(given, shape).copy())
         if first is None:
             return self.state_type(np.full(shape, 0.5, self._dtype))
@@ -94,8 +94,8 @@ class LIFEncoder(MirroredEncoder):
             u,
             spikes,
             state[0].reshape(-1),
-            self._np(self.beta),
-            self._np(self.threshold),
+            self._np("beta"),
+            self._np("threshold"),
             encode,
             recon,
         )

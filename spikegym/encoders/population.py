@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, check_int, feature_values
 from spikegym.encoders.rate import RateCodedEncoder, Seed
 
@@ -74,14 +75,22 @@ class PopulationEncoder(RateCodedEncoder):
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, n_bins={self.n_bins}, mode={self.mode!r}, window={self.window}"
 
-    def _probabilities(self, u: np.ndarray) -> np.ndarray:
-        sigma = self._np(self.sigma)[:, None]
-        distance = (u[..., None] - self._np(self.centres)) / sigma
-        return np.exp(-0.5 * distance * distance) * self._np(self.max_rate)[:, None]
+    def _fire(self, u: np.ndarray, accumulator: np.ndarray, key: np.uint64, step: int, spikes: np.ndarray) -> None:
+        _kernels.population_encode(
+            u,
+            self._np("centres"),
+            self._np("sigma"),
+            self._np("max_rate"),
+            accumulator,
+            self.mode == "poisson",
+            key,
+            step,
+            spikes,
+        )
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
-        centres = self._np(self.centres)
-        variance = self._np(self.sigma)[:, None] ** 2
+        centres = self._np("centres")
+        variance = self._np("sigma")[:, None] ** 2
         log_rates = np.log(np.maximum(rates, np.finfo(rates.dtype).tiny))
         spacing = centres[1] - centres[0]
         midpoints = 0.5 * (centres[1:] + centres[:-1])

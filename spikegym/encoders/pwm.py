@@ -87,7 +87,7 @@ class PWMEncoder(MirroredEncoder):
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> PWMState:
         shape = (*batch_shape, self.n_features)
-        before_first = self._np(self.phase) - self._np(self.frequency)
+        before_first = self._np("phase") - self._np("frequency")
         value = np.full(shape, 0.5, self._dtype) if first is None else first.reshape(shape)
         return PWMState(np.broadcast_to(before_first, shape).copy(), np.zeros(shape, np.bool_), value)
 
@@ -98,7 +98,7 @@ class PWMEncoder(MirroredEncoder):
             state.phase.reshape(-1),
             state.fired.reshape(-1),
             state.value.reshape(-1),
-            self._np(self.frequency),
+            self._np("frequency"),
             self.bipolar,
             encode,
             recon,

@@ -44,9 +44,8 @@ def _stream_key(seed: Seed) -> int:
 class RateCodedEncoder(SpikeEncoder):
     """Shared machinery of the rate and population encoders.
 
-    A subclass maps the scaled signal to signed firing probabilities per spike
-    channel (:meth:`_probabilities`) and the decoder's windowed spike means back
-    to the scaled signal (:meth:`_from_rates`).
+    A subclass runs its encoding kernel (:meth:`_fire`) and maps the decoder's
+    windowed spike means back to the scaled signal (:meth:`_from_rates`).
     """
 
     state_type = RateState
@@ -75,11 +74,7 @@ class RateCodedEncoder(SpikeEncoder):
         if not (seed is None or isinstance(seed, torch.Generator)):
             _stream_key(seed)
         self.seed = seed
-
-    @property
-    def _channels(self) -> int:
-        """Spike channels per feature."""
-        return int(np.prod(self.spike_shape[1:], dtype=np.int64))
+        self._channels = int(np.prod(self.spike_shape[1:], dtype=np.int64))
 
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> RateState:
         shape = (*batch_shape, *self.spike_shape)
@@ -91,16 +86,8 @@ class RateCodedEncoder(SpikeEncoder):
         return RateDecodeState(history, np.array(0, np.int64))
 
     def _encode(self, u: np.ndarray, state: RateState) -> np.ndarray:
-        p = self._probabilities(u.reshape(u.shape[0], -1, self.n_features)).reshape(u.shape[0], -1)
-        spikes = np.empty(p.shape, np.int8)
-        _kernels.rate_encode(
-            p,
-            state.accumulator.reshape(-1),
-            self.mode == "poisson",
-            np.uint64(state.key),
-            int(state.step),
-            spikes,
-        )
+        spikes = np.empty((u.shape[0], u.shape[1] * self._channels), np.int8)
+        self._fire(u, state.accumulator.reshape(-1), np.uint64(state.key), int(state.step), spikes)
         state.step[...] += u.shape[0]
         return spikes
 
@@ -111,8 +98,8 @@ class RateCodedEncoder(SpikeEncoder):
         by_channel = rates.reshape(spikes.shape[0], -1, self.n_features, self._channels)
         return self._from_rates(by_channel).reshape(spikes.shape[0], -1)
 
-    def _probabilities(self, u: np.ndarray) -> np.ndarray:
-        """Signed spike probabilities ``(T, B, F, *channels)`` for the scaled signal ``(T, B, F)``."""
+    def _fire(self, u: np.ndarray, accumulator: np.ndarray, key: np.uint64, step: int, spikes: np.ndarray) -> None:
+        """Run the encoding kernel on the scaled signal ``(T, N)``, writing ``spikes``."""
         raise NotImplementedError
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
@@ -178,15 +165,13 @@ class RateEncoder(RateCodedEncoder):
             f"inverted={self.inverted}, window={self.window}"
         )
 
-    def _probabilities(self, u: np.ndarray) -> np.ndarray:
-        if self.inverted:
-            u = 1.0 - u
-        if self.exc_inh:
-            u = 2.0 * u - 1.0
-        return u * self._np(self.max_rate)
+    def _fire(self, u: np.ndarray, accumulator: np.ndarray, key: np.uint64, step: int, spikes: np.ndarray) -> None:
+        _kernels.rate_encode(
+            u, self._np("max_rate"), self.inverted, self.exc_inh, accumulator, self.mode == "poisson", key, step, spikes
+        )
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
-        u = rates[..., 0] / self._np(self.max_rate)
+        u = rates[..., 0] / self._np("max_rate")
         if self.exc_inh:
             u = 0.5 * (u + 1.0)
         return np.clip(1.0 - u if self.inverted else u, 0.0, 1.0)
