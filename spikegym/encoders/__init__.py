@@ -20,8 +20,7 @@ from spikegym.encoders.rate import RateCodedEncoder, RateDecodeState, RateEncode
 from spikegym.encoders.step_forward import StepForwardEncoder, StepForwardState
 
 ENCODERS: dict[str, type[SpikeEncoder]] = {
-    cls.name: cls
-    for cls in (RateEncoder, PopulationEncoder, StepForwardEncoder, BSAEncoder, PWMEncoder, LIFEncoder)
+    cls.name: cls for cls in (RateEncoder, PopulationEncoder, StepForwardEncoder, BSAEncoder, PWMEncoder, LIFEncoder)
 }
 ALIASES: dict[str, str] = {"sf": "step_forward", "step-forward": "step_forward", "pop": "population"}
 

@@ -60,13 +60,12 @@ def feature_values(
         array = np.full(n_features, float(array))
     elif array.shape != (n_features,):
         raise ValueError(
-            f"{name} must be a scalar or hold one value per feature (n_features={n_features}), "
-            f"got shape {array.shape}"
+            f"{name} must be a scalar or hold one value per feature (n_features={n_features}), got shape {array.shape}"
         )
     bad = ~(np.isfinite(array) & ok(array))
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be {allowed}, got {array[index]!r} for feature {index}")
+        raise ValueError(f"{name} must be {allowed}, got {float(array[index])!r} for feature {index}")
     return torch.tensor(array, dtype=torch.get_default_dtype())
 
 
@@ -321,7 +320,7 @@ class SpikeEncoder(nn.Module):
         else:
             arrays = self._state_arrays(state, self.decode_state_type, batch_shape)
         u = self._decode(s.reshape(s.shape[0], -1), arrays)
-        recon = self._unscaled(u, (*s.shape[:s.ndim - len(self.spike_shape)], self.n_features))
+        recon = self._unscaled(u, (*s.shape[: s.ndim - len(self.spike_shape)], self.n_features))
         return _tensor(recon, device), self._state_tensors(arrays, device)
 
     def initial_state(self, first_sample: ArrayLike) -> Any:

@@ -25,7 +25,7 @@ def lowpass_taps(n_taps: int, cutoff: np.ndarray) -> np.ndarray:
     equals ``scipy.signal.firwin(n_taps, cutoff)`` (Hamming window).
 
     >>> lowpass_taps(3, np.array([0.5])).round(4).tolist()
-    [[0.0, 1.0, 0.0]]
+    [[0.0462, 0.9076, 0.0462]]
     """
     n = np.arange(n_taps) - 0.5 * (n_taps - 1)
     window = np.hamming(n_taps) if n_taps > 1 else np.ones(1)

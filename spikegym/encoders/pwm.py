@@ -48,7 +48,9 @@ class PWMEncoder(MirroredEncoder):
     >>> enc = PWMEncoder(n_features=1, frequency=0.25, bipolar=False)
     >>> spikes, _ = enc.encode(torch.full((8, 1), 0.6))
     >>> spikes.flatten().tolist()
-    [0, 1, 0, 0, 0, 1, 0, 0]
+    [0, 0, 1, 0, 0, 0, 1, 0]
+    >>> enc.decode(spikes)[0].flatten().tolist()
+    [0.5, 0.5, 0.625, 0.625, 0.625, 0.625, 0.625, 0.625]
     """
 
     name = "pwm"
