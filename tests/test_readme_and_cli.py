@@ -1,0 +1,49 @@
+"""The README's Python blocks run, and the command line works."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from spikegym import __version__
+from spikegym.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_the_readme_has_python_examples() -> None:
+    assert len(python_blocks()) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks())))
+def test_readme_python_block_runs(index: int) -> None:
+    exec(compile(python_blocks()[index], f"README.md block {index}", "exec"), {})
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"spikegym {__version__}"
+
+
+def test_demo_prints_a_row_per_encoder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--steps", "60", "--substeps", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert sorted(rows) == ["bsa", "lif", "population", "pwm", "rate", "step_forward"]
+    for spikes, nrmse, mae, _ms in rows.values():
+        assert 0 <= float(spikes) and 0 <= float(nrmse) < 1 and 0 <= float(mae)
+
+
+def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--steps", "0"])
+    assert exit_info.value.code == 2
+    assert "--steps must be >= 1, got 0" in capsys.readouterr().err
