@@ -324,9 +324,9 @@ def leaky_delta_loop(
     return spikes_out, recon
 
 
-def bsa_loop(enc: SpikeEncoder, u: Rows | None, spikes: SpikeRows | None, pending: list[Any], encode: bool) -> tuple[
-    SpikeRows, Rows
-]:
+def bsa_loop(
+    enc: SpikeEncoder, u: Rows | None, spikes: SpikeRows | None, pending: list[Any], encode: bool
+) -> tuple[SpikeRows, Rows]:
     """Ben's Spiker Algorithm with the predicted-future term (``_kernels.bsa``); ``pending`` is updated."""
     n_features, n_taps = enc.n_features, enc.order + 1
     taps = [_floats(row) for row in enc.taps]
@@ -381,9 +381,9 @@ def bsa_start(enc: SpikeEncoder, first: list[float]) -> list[Any]:
     return [array(code, [level * w for w in tails[n % n_features]]) for n, level in enumerate(first)]
 
 
-def pwm_loop(enc: SpikeEncoder, u: Rows | None, spikes: SpikeRows | None, state: Any, encode: bool) -> tuple[
-    SpikeRows, Rows
-]:
+def pwm_loop(
+    enc: SpikeEncoder, u: Rows | None, spikes: SpikeRows | None, state: Any, encode: bool
+) -> tuple[SpikeRows, Rows]:
     """Pulse-width modulation against a falling sawtooth carrier (``_kernels.pwm``); ``state`` is updated."""
     phase, fired, value = state
     frequency, bipolar, n_features = _floats(enc.frequency), enc.bipolar, enc.n_features
@@ -593,9 +593,7 @@ def throughput_rows(sizes: Sizes) -> list[dict[str, Any]]:
             state = decode_state(enc, signal)
             spikes, _ = enc.encode(signal)
             t_encode = median_seconds(lambda e=enc, s=signal: e.encode(s), sizes.repeats, sizes.min_seconds)
-            t_decode = median_seconds(
-                lambda e=enc, s=spikes, d=state: e.decode(s, d), sizes.repeats, sizes.min_seconds
-            )
+            t_decode = median_seconds(lambda e=enc, s=spikes, d=state: e.decode(s, d), sizes.repeats, sizes.min_seconds)
             part = signal[:loop_steps, :loop_batch]
             part_rows = flat_rows(part)
             loop_elements = len(part_rows) * len(part_rows[0])
@@ -698,8 +696,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     began = time.perf_counter()
 
-    print(f"spikegym encoder benchmark ({'quick' if args.quick else 'full'}), torch {torch.__version__}, "
-          f"numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(
+        f"spikegym encoder benchmark ({'quick' if args.quick else 'full'}), torch {torch.__version__}, "
+        f"numpy {np.__version__}, python {sys.version.split()[0]}"
+    )
     print("\nReference loops (pure Python, per element) against the encoders:")
     for case in cases():
         print(check_references(case))
@@ -714,17 +714,28 @@ def main(argv: list[str] | None = None) -> int:
         "converted to the same unit.\n"
     )
     headers = [
-        "encoder", "workload", "encode M/s", "decode M/s", "loop encode M/s", "loop decode M/s",
-        "encode speedup", "decode speedup",
+        "encoder",
+        "workload",
+        "encode M/s",
+        "decode M/s",
+        "loop encode M/s",
+        "loop decode M/s",
+        "encode speedup",
+        "decode speedup",
     ]
     print(
         format_table(
             headers,
             [
                 [
-                    r["encoder"], r["workload"], f"{r['encode_M_per_s']:.2f}", f"{r['decode_M_per_s']:.2f}",
-                    f"{r['loop_encode_M_per_s']:.4f}", f"{r['loop_decode_M_per_s']:.4f}",
-                    f"{r['encode_speedup']:.0f}x", f"{r['decode_speedup']:.0f}x",
+                    r["encoder"],
+                    r["workload"],
+                    f"{r['encode_M_per_s']:.2f}",
+                    f"{r['decode_M_per_s']:.2f}",
+                    f"{r['loop_encode_M_per_s']:.4f}",
+                    f"{r['loop_decode_M_per_s']:.4f}",
+                    f"{r['encode_speedup']:.0f}x",
+                    f"{r['decode_speedup']:.0f}x",
                 ]
                 for r in throughput
             ],
@@ -743,7 +754,10 @@ def main(argv: list[str] | None = None) -> int:
             headers,
             [
                 [
-                    r["encoder"], r["workload"], f"{r['encode_us_per_call']:.1f}", f"{r['encode_p90_us']:.1f}",
+                    r["encoder"],
+                    r["workload"],
+                    f"{r['encode_us_per_call']:.1f}",
+                    f"{r['encode_p90_us']:.1f}",
                     f"{r['decode_us_per_call']:.1f}",
                     ("OK" if r["meets_target"] else "over") + f" (<= {r['target_us']:.0f})",
                     "yes" if r["chunked_equals_whole"] else "NO",

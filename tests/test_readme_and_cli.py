@@ -39,7 +39,7 @@ def test_demo_prints_a_row_per_encoder(capsys: pytest.CaptureFixture[str]) -> No
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert sorted(rows) == ["bsa", "lif", "population", "pwm", "rate", "step_forward"]
     for spikes, nrmse, mae, _ms in rows.values():
-        assert 0 <= float(spikes) and 0 <= float(nrmse) < 1 and 0 <= float(mae)
+        assert float(spikes) >= 0 and 0 <= float(nrmse) < 1 and float(mae) >= 0
 
 
 def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
