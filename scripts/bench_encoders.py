@@ -711,7 +711,9 @@ def main(argv: list[str] | None = None) -> int:
         "not bins);\nmedian of repeats after a warm-up call. The Python loops are timed on a slice of each "
         f"workload\n(T={sizes.long_steps} B=1: the first {sizes.loop_long_steps} steps; "
         f"T={sizes.wide_steps} B={sizes.wide_batch}: the first {sizes.loop_wide_batch} batch entries), "
-        "converted to the same unit.\n"
+        "converted to the same unit;\nthey get the signal as Python lists made before timing, while the encoder "
+        "timings include the whole\nencode()/decode() call (checks, torch <-> numpy, state copies). "
+        "Speedup = encoder / loop.\n"
     )
     headers = [
         "encoder",

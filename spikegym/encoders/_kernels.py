@@ -115,15 +115,17 @@ def window_mean(spikes, history, filled, out):
     """
     n_time, n_cols = spikes.shape
     window = history.shape[0]
+    totals = np.zeros(n_cols, np.int64)
+    for k in range(window):
+        for n in range(n_cols):
+            totals[n] += history[k, n]
     for t in range(n_time):
         slot = filled % window
         count = min(filled + 1, window)
         for n in range(n_cols):
+            totals[n] += spikes[t, n] - history[slot, n]
             history[slot, n] = spikes[t, n]
-            total = 0
-            for k in range(count):
-                total += history[k, n]
-            out[t, n] = total / count
+            out[t, n] = totals[n] / count
         filled += 1
     return filled
 

@@ -265,7 +265,7 @@ class SpikeEncoder(nn.Module):
             self._state_shapes[key] = tuple(np.shape(field) for field in template)
         arrays = []
         for field, value, shape in zip(state_type._fields, state, self._state_shapes[key], strict=True):
-            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            array = value.numpy(force=True) if isinstance(value, torch.Tensor) else np.asarray(value)
             if array.shape != shape:
                 raise ValueError(
                     f"state.{field} has shape {array.shape}, but this {self.name} encoder with "
@@ -282,7 +282,7 @@ class SpikeEncoder(nn.Module):
 
     @staticmethod
     def _state_tensors(state: Any, device: torch.device) -> Any:
-        return type(state)(*(_tensor(np.asarray(field), device) for field in state))
+        return type(state)(*[_tensor(field, device) for field in state])
 
     # -------------------------------------------------------------- the API
     def encode(self, signal: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:

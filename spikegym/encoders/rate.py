@@ -88,7 +88,7 @@ class RateCodedEncoder(SpikeEncoder):
     def _encode(self, u: np.ndarray, state: RateState) -> np.ndarray:
         spikes = np.empty((u.shape[0], u.shape[1] * self._channels), np.int8)
         self._fire(u, state.accumulator.reshape(-1), np.uint64(state.key), int(state.step), spikes)
-        state.step[...] += u.shape[0]
+        state.step[()] = int(state.step) + u.shape[0]
         return spikes
 
     def _decode(self, spikes: np.ndarray, state: RateDecodeState) -> np.ndarray:
