@@ -25,18 +25,24 @@ _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 def normalize(x, low, high, out):
     """Write ``clip((x - low) / (high - low), 0, 1)`` into ``out``.
 
-    Returns the flat index of the first NaN/inf value, or ``-1`` if none.
+    Returns ``(first_bad, clipped)``: the flat index of the first NaN/inf value
+    (``-1`` if none; scaling stops there) and how many values were clipped.
     """
     n_time, n_cols = x.shape
     n_features = low.shape[0]
+    clipped = 0
     for t in range(n_time):
         for n in range(n_cols):
             v = x[t, n]
             if not np.isfinite(v):
-                return t * n_cols + n
+                return t * n_cols + n, clipped
             j = n % n_features
-            out[t, n] = min(max((v - low[j]) / (high[j] - low[j]), 0.0), 1.0)
-    return -1
+            u = (v - low[j]) / (high[j] - low[j])
+            if u < 0.0 or u > 1.0:
+                clipped += 1
+                u = min(max(u, 0.0), 1.0)
+            out[t, n] = u
+    return -1, clipped
 
 
 @njit(cache=True, inline="always")

@@ -217,7 +217,7 @@ class SpikeEncoder(nn.Module):
         """``x`` scaled into ``[0, 1]`` as a ``(T, N)`` array; rejects NaN/inf."""
         flat = x.reshape(x.shape[0], -1)
         u = np.empty_like(flat)
-        bad = _kernels.normalize(flat, self._np("low"), self._np("high"), u)
+        bad, _ = _kernels.normalize(flat, self._np("low"), self._np("high"), u)
         if bad >= 0:
             self._raise_not_finite(x, argument, bad)
         return u
@@ -352,6 +352,26 @@ class SpikeEncoder(nn.Module):
     def forward(self, signal: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
         """Same as :meth:`encode`, so an encoder can sit in an ``nn.Sequential``-like pipeline."""
         return self.encode(signal, state)
+
+    # ------------------------------------------- numpy fast path (wrappers)
+    def stream_state(self, batch_shape: tuple[int, ...] = (), seed: int | None = None) -> Any:
+        """Encoder state as numpy arrays for a stream whose start is unknown.
+
+        Temporal encoders start their reconstruction at the middle of the
+        range, so the first samples' level is encoded, not taken as given.
+        ``seed`` keys a stochastic encoder's stream (default: its own seed).
+        For the hot path of wrappers, with :meth:`stream_encode`.
+        """
+        n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
+        return self._initial_state(np.full(n, 0.5, self._dtype), batch_shape)
+
+    def stream_encode(self, scaled: np.ndarray, state: Any) -> np.ndarray:
+        """Spikes ``(T, N * channels)`` for a scaled ``(T, N)`` array, updating ``state`` in place.
+
+        No validation: the caller guarantees finite values in ``[0, 1]`` of the
+        encoder's dtype and a state from :meth:`stream_state` of matching size.
+        """
+        return self._encode(scaled, state)
 
     # ------------------------------------------------- the rule (subclasses)
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> Any:

@@ -76,10 +76,14 @@ class RateCodedEncoder(SpikeEncoder):
         self.seed = seed
         self._channels = int(np.prod(self.spike_shape[1:], dtype=np.int64))
 
-    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> RateState:
+    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Seed = None) -> RateState:
         shape = (*batch_shape, *self.spike_shape)
-        key = _stream_key(self.seed) if self.mode == "poisson" else 0
+        key = _stream_key(self.seed if seed is None else seed) if self.mode == "poisson" else 0
         return RateState(np.full(shape, 0.5, self._dtype), np.array(0, np.int64), np.array(key, np.int64))
+
+    def stream_state(self, batch_shape: tuple[int, ...] = (), seed: int | None = None) -> RateState:
+        n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
+        return self._initial_state(np.full(n, 0.5, self._dtype), batch_shape, seed)
 
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> RateDecodeState:
         history = np.zeros((self.window, *batch_shape, *self.spike_shape), np.int8)
