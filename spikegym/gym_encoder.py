@@ -182,7 +182,7 @@ class GymnasiumEncoder:
             block = self._previous + (u - self._previous) * self._ramp
         self._previous = u
         self.steps += 1
-        spikes = self.encoder.stream_encode(np.ascontiguousarray(block, self.encoder._dtype), self.state)
+        spikes = self.encoder.stream_encode(np.ascontiguousarray(block, self.encoder.np_dtype), self.state)
         if self.encoder.signed:
             return np.stack([spikes > 0, spikes < 0], axis=-1).reshape(self.substeps, -1).view(np.int8)
         return spikes

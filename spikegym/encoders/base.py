@@ -183,7 +183,8 @@ class SpikeEncoder(nn.Module):
         return array
 
     @property
-    def _dtype(self) -> np.dtype:
+    def np_dtype(self) -> np.dtype:
+        """The numpy dtype the encoder computes in (its buffers' dtype)."""
         return self._np("low").dtype
 
     # ------------------------------------------------------------ validation
@@ -204,7 +205,7 @@ class SpikeEncoder(nn.Module):
             raise ValueError(f"{argument} must have at least one time step, got shape {tuple(array.shape)}")
         if array.dtype.kind not in "fiu":
             raise TypeError(f"{argument} must hold real numbers, got dtype {array.dtype}")
-        return np.ascontiguousarray(array, dtype=self._dtype), device
+        return np.ascontiguousarray(array, dtype=self.np_dtype), device
 
     def _raise_not_finite(self, x: np.ndarray, argument: str, flat_index: int) -> None:
         index = np.unravel_index(flat_index, x.shape)
@@ -277,7 +278,7 @@ class SpikeEncoder(nn.Module):
     def _initial_state_for(self, state_type: type[NamedTuple], batch_shape: tuple[int, ...]) -> Any:
         if state_type is self.state_type:
             n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
-            return self._initial_state(np.full(n, 0.5, self._dtype), batch_shape)
+            return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape)
         return self._initial_decode_state(None, batch_shape)
 
     @staticmethod
@@ -363,7 +364,7 @@ class SpikeEncoder(nn.Module):
         For the hot path of wrappers, with :meth:`stream_encode`.
         """
         n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
-        return self._initial_state(np.full(n, 0.5, self._dtype), batch_shape)
+        return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape)
 
     def stream_encode(self, scaled: np.ndarray, state: Any) -> np.ndarray:
         """Spikes ``(T, N * channels)`` for a scaled ``(T, N)`` array, updating ``state`` in place.
@@ -419,11 +420,11 @@ class MirroredEncoder(SpikeEncoder):
 
     def _encode(self, u: np.ndarray, state: Any) -> np.ndarray:
         spikes = np.empty(u.shape, np.int8)
-        self._run(u, spikes, state, np.empty(u.shape, self._dtype), encode=True)
+        self._run(u, spikes, state, np.empty(u.shape, self.np_dtype), encode=True)
         return spikes
 
     def _decode(self, spikes: np.ndarray, state: Any) -> np.ndarray:
-        recon = np.empty(spikes.shape, self._dtype)
+        recon = np.empty(spikes.shape, self.np_dtype)
         self._run(recon, spikes, state, recon, encode=False)
         return recon
 

@@ -97,7 +97,7 @@ class BSAEncoder(MirroredEncoder):
         tail = 1.0 - np.cumsum(taps, axis=1)
         level = np.full((int(np.prod(batch_shape, dtype=np.int64)) * self.n_features,), 0.5) if first is None else first
         level = level.reshape(*batch_shape, self.n_features, 1)
-        return BSAState((level * tail).astype(self._dtype))
+        return BSAState((level * tail).astype(self.np_dtype))
 
     def _run(self, u: np.ndarray, spikes: np.ndarray, state: BSAState, recon: np.ndarray, encode: bool) -> None:
         _kernels.bsa(

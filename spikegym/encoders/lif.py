@@ -86,7 +86,7 @@ class LIFEncoder(MirroredEncoder):
             given = self._scaled(self._np("initial")[None], "initial")[0]
             return self.state_type(np.broadcast_to(given, shape).copy())
         if first is None:
-            return self.state_type(np.full(shape, 0.5, self._dtype))
+            return self.state_type(np.full(shape, 0.5, self.np_dtype))
         return self.state_type(first.reshape(shape))
 
     def _run(self, u: np.ndarray, spikes: np.ndarray, state: LIFState, recon: np.ndarray, encode: bool) -> None:

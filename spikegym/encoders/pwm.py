@@ -90,7 +90,7 @@ class PWMEncoder(MirroredEncoder):
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> PWMState:
         shape = (*batch_shape, self.n_features)
         before_first = self._np("phase") - self._np("frequency")
-        value = np.full(shape, 0.5, self._dtype) if first is None else first.reshape(shape)
+        value = np.full(shape, 0.5, self.np_dtype) if first is None else first.reshape(shape)
         return PWMState(np.broadcast_to(before_first, shape).copy(), np.zeros(shape, np.bool_), value)
 
     def _run(self, u: np.ndarray, spikes: np.ndarray, state: PWMState, recon: np.ndarray, encode: bool) -> None:

@@ -79,11 +79,11 @@ class RateCodedEncoder(SpikeEncoder):
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Seed = None) -> RateState:
         shape = (*batch_shape, *self.spike_shape)
         key = _stream_key(self.seed if seed is None else seed) if self.mode == "poisson" else 0
-        return RateState(np.full(shape, 0.5, self._dtype), np.array(0, np.int64), np.array(key, np.int64))
+        return RateState(np.full(shape, 0.5, self.np_dtype), np.array(0, np.int64), np.array(key, np.int64))
 
     def stream_state(self, batch_shape: tuple[int, ...] = (), seed: int | None = None) -> RateState:
         n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
-        return self._initial_state(np.full(n, 0.5, self._dtype), batch_shape, seed)
+        return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape, seed)
 
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> RateDecodeState:
         history = np.zeros((self.window, *batch_shape, *self.spike_shape), np.int8)
@@ -96,7 +96,7 @@ class RateCodedEncoder(SpikeEncoder):
         return spikes
 
     def _decode(self, spikes: np.ndarray, state: RateDecodeState) -> np.ndarray:
-        rates = np.empty(spikes.shape, self._dtype)
+        rates = np.empty(spikes.shape, self.np_dtype)
         history = state.history.reshape(self.window, -1)
         state.filled[...] = _kernels.window_mean(spikes, history, int(state.filled), rates)
         by_channel = rates.reshape(spikes.shape[0], -1, self.n_features, self._channels)
