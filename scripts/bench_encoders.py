@@ -175,19 +175,25 @@ def rate_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
                 x = 1.0 - x
             if exc_inh:
                 x = 2.0 * x - 1.0
-            q = x * max_rate[n % n_features]
-            a = abs(q)
-            if poisson:
-                fire = uniform_loop(key, t, n) < a
-            else:
-                acc = accumulator[n] + a
-                fire = acc >= 1.0
-                if fire:
-                    acc -= 1.0
-                accumulator[n] = acc
-            out.append((1 if q > 0 else -1) if fire else 0)
+            out.append(fire_loop(x * max_rate[n % n_features], accumulator, n, poisson, key, t))
         spikes.append(out)
     return spikes
+
+
+def fire_loop(q: float, accumulator: Any, col: int, poisson: bool, key: int, step: int) -> int:
+    """One step of rate coding (``_kernels._fire``) for the signed probability ``q``."""
+    a = abs(q)
+    if poisson:
+        fire = uniform_loop(key, step, col) < a
+    else:
+        acc = accumulator[col] + a
+        fire = acc >= 1.0
+        if fire:
+            acc -= 1.0
+        accumulator[col] = acc
+    if not fire:
+        return 0
+    return 1 if q > 0 else -1
 
 
 def population_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
@@ -207,16 +213,7 @@ def population_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
                 r[0] = r[0] / sigma[j]
                 d = r[0]
                 q = max_rate[j] * math.exp(-0.5 * d * d)
-                col = n * n_bins + b
-                if poisson:
-                    fire = uniform_loop(key, t, col) < q
-                else:
-                    acc = accumulator[col] + q
-                    fire = acc >= 1.0
-                    if fire:
-                        acc -= 1.0
-                    accumulator[col] = acc
-                out.append((1 if q > 0 else -1) if fire else 0)
+                out.append(fire_loop(q, accumulator, n * n_bins + b, poisson, key, t))
         spikes.append(out)
     return spikes
 

@@ -364,7 +364,7 @@ class SpikeEncoder(nn.Module):
         For the hot path of wrappers, with :meth:`stream_encode`.
         """
         n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
-        return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape)
+        return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape, seed)
 
     def stream_encode(self, scaled: np.ndarray, state: Any) -> np.ndarray:
         """Spikes ``(T, N * channels)`` for a scaled ``(T, N)`` array, updating ``state`` in place.
@@ -375,8 +375,9 @@ class SpikeEncoder(nn.Module):
         return self._encode(scaled, state)
 
     # ------------------------------------------------- the rule (subclasses)
-    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> Any:
-        """Encoder state arrays; ``first`` is the scaled first sample, flat ``(N,)``."""
+    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Any = None) -> Any:
+        """Encoder state arrays; ``first`` is the scaled first sample, flat ``(N,)``;
+        ``seed`` keys a stochastic encoder's stream (``None``: its own seed)."""
         raise NotImplementedError
 
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
@@ -412,7 +413,7 @@ class MirroredEncoder(SpikeEncoder):
     and :meth:`_run` (one call of its kernel).
     """
 
-    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...]) -> Any:
+    def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Any = None) -> Any:
         return self._start(first, batch_shape)
 
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:

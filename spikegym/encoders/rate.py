@@ -81,10 +81,6 @@ class RateCodedEncoder(SpikeEncoder):
         key = _stream_key(self.seed if seed is None else seed) if self.mode == "poisson" else 0
         return RateState(np.full(shape, 0.5, self.np_dtype), np.array(0, np.int64), np.array(key, np.int64))
 
-    def stream_state(self, batch_shape: tuple[int, ...] = (), seed: int | None = None) -> RateState:
-        n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
-        return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape, seed)
-
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> RateDecodeState:
         history = np.zeros((self.window, *batch_shape, *self.spike_shape), np.int8)
         return RateDecodeState(history, np.array(0, np.int64))
