@@ -154,11 +154,12 @@ def uniform_loop(key: int, step: int, col: int) -> float:
     return float(z >> 11) * (1.0 / 9007199254740992.0)
 
 
-def _rate_state(enc: SpikeEncoder, n_cols: int, first_row: list[float]) -> tuple[Any, bool, int]:
-    """Accumulators (0.5 each), Poisson flag and stream key of a fresh rate-coded stream."""
+def _rate_state(enc: SpikeEncoder, n_cols: int, first_row: list[float]) -> tuple[Any, bool, list[int]]:
+    """Accumulators (0.5 each), Poisson flag and per-stream keys of fresh rate-coded streams."""
     poisson = enc.mode == "poisson"
-    key = int(enc.initial_state(torch.tensor([first_row], dtype=enc.low.dtype).reshape(-1, enc.n_features)).key)
-    return array(_typecode(enc), [0.5] * n_cols), poisson, key
+    first = torch.tensor([first_row], dtype=enc.low.dtype).reshape(-1, enc.n_features)
+    keys = [key % (1 << 64) for key in enc.initial_state(first).key.reshape(-1).tolist()]
+    return array(_typecode(enc), [0.5] * n_cols), poisson, keys
 
 
 def rate_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
@@ -166,7 +167,7 @@ def rate_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
     u = normalize_loop(enc, rows)
     max_rate, n_features = _floats(enc.max_rate), enc.n_features
     inverted, exc_inh = enc.inverted, enc.exc_inh
-    accumulator, poisson, key = _rate_state(enc, len(rows[0]), rows[0])
+    accumulator, poisson, keys = _rate_state(enc, len(rows[0]), rows[0])
     spikes = []
     for t, row in enumerate(u):
         out = []
@@ -175,16 +176,17 @@ def rate_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
                 x = 1.0 - x
             if exc_inh:
                 x = 2.0 * x - 1.0
-            out.append(fire_loop(x * max_rate[n % n_features], accumulator, n, poisson, key, t))
+            j = n % n_features
+            out.append(fire_loop(x * max_rate[j], accumulator, n, poisson, keys[n // n_features], t, j))
         spikes.append(out)
     return spikes
 
 
-def fire_loop(q: float, accumulator: Any, col: int, poisson: bool, key: int, step: int) -> int:
+def fire_loop(q: float, accumulator: Any, col: int, poisson: bool, key: int, step: int, stream_col: int) -> int:
     """One step of rate coding (``_kernels._fire``) for the signed probability ``q``."""
     a = abs(q)
     if poisson:
-        fire = uniform_loop(key, step, col) < a
+        fire = uniform_loop(key, step, stream_col) < a
     else:
         acc = accumulator[col] + a
         fire = acc >= 1.0
@@ -201,7 +203,7 @@ def population_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
     u = normalize_loop(enc, rows)
     centres, sigma, max_rate = _floats(enc.centres), _floats(enc.sigma), _floats(enc.max_rate)
     n_features, n_bins = enc.n_features, enc.n_bins
-    accumulator, poisson, key = _rate_state(enc, len(rows[0]) * n_bins, rows[0])
+    accumulator, poisson, keys = _rate_state(enc, len(rows[0]) * n_bins, rows[0])
     r = array(_typecode(enc), [0.0])
     spikes = []
     for t, row in enumerate(u):
@@ -213,7 +215,8 @@ def population_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
                 r[0] = r[0] / sigma[j]
                 d = r[0]
                 q = max_rate[j] * math.exp(-0.5 * d * d)
-                out.append(fire_loop(q, accumulator, n * n_bins + b, poisson, key, t))
+                col = n * n_bins + b
+                out.append(fire_loop(q, accumulator, col, poisson, keys[n // n_features], t, j * n_bins + b))
         spikes.append(out)
     return spikes
 

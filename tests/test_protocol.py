@@ -62,6 +62,29 @@ def test_chunked_encoding_and_decoding_equal_whole(
     assert torch.equal(torch.cat(parts), decoded)
 
 
+@given(
+    name=st.sampled_from(ENCODER_NAMES),
+    poisson=st.booleans(),
+    seeds=st.lists(st.integers(0, 10**9), min_size=1, max_size=4),
+)
+def test_a_stream_gets_the_same_spikes_in_any_batch(name: str, poisson: bool, seeds: list[int]) -> None:
+    params = {"mode": "poisson" if poisson else "deterministic"} if name in ("rate", "population") else {}
+    enc = make(name, 4, **params)
+    n = len(seeds)
+    scaled = np.random.default_rng(seeds[0]).uniform(size=(12, n, 4)).astype(enc.np_dtype)
+    batched = enc.stream_encode(scaled.reshape(12, -1), enc.stream_state((n,), np.array(seeds)))
+    for i, seed in enumerate(seeds):
+        alone = enc.stream_encode(np.ascontiguousarray(scaled[:, i]), enc.stream_state((), seed))
+        assert np.array_equal(batched.reshape(12, n, -1)[:, i], alone.reshape(12, -1))
+
+
+def test_one_seed_gives_each_batch_entry_its_own_poisson_stream() -> None:
+    spikes, _ = make("rate", 2, mode="poisson", seed=3).encode(torch.full((200, 3, 2), 0.5))
+    assert not torch.equal(spikes[:, 0], spikes[:, 1])
+    alone, _ = make("rate", 2, mode="poisson", seed=3).encode(torch.full((200, 2), 0.5))
+    assert torch.equal(spikes[:, 0], alone)
+
+
 @given(name=st.sampled_from(ENCODER_NAMES), n_steps=st.integers(1, 50), batch=st.sampled_from([(), (5,), (2, 3)]))
 def test_spikes_are_int8_in_the_value_set_with_the_documented_shape(
     name: str, n_steps: int, batch: tuple[int, ...]

@@ -56,17 +56,18 @@ def _uniform(key, step, col):
 
 
 @njit(cache=True, inline="always")
-def _fire(q, accumulator, col, poisson, key, step):
+def _fire(q, accumulator, col, poisson, key, step, stream_col):
     """One step of rate coding for the signed spike probability ``q`` in [-1, 1].
 
-    Deterministic: the column's accumulator gains ``|q|`` and fires when it
-    reaches 1, so spikes are evenly spaced. Poisson: a Bernoulli draw from a
-    counter-based generator keyed by ``key``, the absolute step and the column,
-    so any split into chunks gives the same spikes.
+    Deterministic: accumulator ``col`` gains ``|q|`` and fires when it reaches
+    1, so spikes are evenly spaced. Poisson: a Bernoulli draw from a
+    counter-based generator keyed by the stream's ``key``, its step and the
+    column within the stream (``stream_col``), so any split into chunks, and
+    any batch a stream is encoded in, gives the same spikes.
     """
     a = abs(q)
     if poisson:
-        fire = _uniform(key, step, col) < a
+        fire = _uniform(key, step, stream_col) < a
     else:
         acc = accumulator[col] + a
         fire = acc >= 1.0
@@ -79,9 +80,13 @@ def _fire(q, accumulator, col, poisson, key, step):
 
 
 @njit(cache=True)
-def rate_encode(u, max_rate, inverted, exc_inh, accumulator, poisson, key, step0, spikes):
+def rate_encode(u, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes):
     """Rate code: spike probability ``max_rate * x`` (or ``1 - x``; signed
-    ``2x - 1`` around the middle for an excitatory/inhibitory split)."""
+    ``2x - 1`` around the middle for an excitatory/inhibitory split).
+
+    ``keys`` and ``steps`` hold each stream's Poisson key and its step count
+    at the start of ``u``; stream ``n // F`` owns column ``n``.
+    """
     n_time, n_cols = u.shape
     n_features = max_rate.shape[0]
     for t in range(n_time):
@@ -91,11 +96,13 @@ def rate_encode(u, max_rate, inverted, exc_inh, accumulator, poisson, key, step0
                 x = 1.0 - x
             if exc_inh:
                 x = 2.0 * x - 1.0
-            spikes[t, n] = _fire(x * max_rate[n % n_features], accumulator, n, poisson, key, step0 + t)
+            j = n % n_features
+            b = n // n_features
+            spikes[t, n] = _fire(x * max_rate[j], accumulator, n, poisson, keys[b], steps[b] + t, j)
 
 
 @njit(cache=True)
-def population_encode(u, centres, sigma, max_rate, accumulator, poisson, key, step0, spikes):
+def population_encode(u, centres, sigma, max_rate, accumulator, poisson, keys, steps, spikes):
     """Population code: bin ``b`` of column ``n`` is rate-coded at
     ``max_rate * exp(-(x - centre_b)^2 / (2 sigma^2))``; spikes are ``(T, N * bins)``."""
     n_time, n_cols = u.shape
@@ -104,11 +111,13 @@ def population_encode(u, centres, sigma, max_rate, accumulator, poisson, key, st
     for t in range(n_time):
         for n in range(n_cols):
             j = n % n_features
+            s = n // n_features
             for b in range(n_bins):
                 d = (u[t, n] - centres[b]) / sigma[j]
                 q = max_rate[j] * np.exp(-0.5 * d * d)
-                col = n * n_bins + b
-                spikes[t, col] = _fire(q, accumulator, col, poisson, key, step0 + t)
+                spikes[t, n * n_bins + b] = _fire(
+                    q, accumulator, n * n_bins + b, poisson, keys[s], steps[s] + t, j * n_bins + b
+                )
 
 
 @njit(cache=True)

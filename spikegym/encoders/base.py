@@ -355,12 +355,17 @@ class SpikeEncoder(nn.Module):
         return self.encode(signal, state)
 
     # ------------------------------------------- numpy fast path (wrappers)
-    def stream_state(self, batch_shape: tuple[int, ...] = (), seed: int | None = None) -> Any:
-        """Encoder state as numpy arrays for a stream whose start is unknown.
+    def stream_state(
+        self, batch_shape: tuple[int, ...] = (), seed: int | Sequence[int] | np.ndarray | None = None
+    ) -> Any:
+        """Encoder state as numpy arrays for streams whose start is unknown.
 
         Temporal encoders start their reconstruction at the middle of the
         range, so the first samples' level is encoded, not taken as given.
-        ``seed`` keys a stochastic encoder's stream (default: its own seed).
+        ``seed`` keys a stochastic encoder's streams: one integer for the
+        batch, an array of one per stream (shaped ``batch_shape``; a stream's
+        spikes then do not depend on the batch it is encoded in), or ``None``
+        for the encoder's own seed.
         For the hot path of wrappers, with :meth:`stream_encode`.
         """
         n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features

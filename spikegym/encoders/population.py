@@ -75,7 +75,9 @@ class PopulationEncoder(RateCodedEncoder):
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, n_bins={self.n_bins}, mode={self.mode!r}, window={self.window}"
 
-    def _fire(self, u: np.ndarray, accumulator: np.ndarray, key: np.uint64, step: int, spikes: np.ndarray) -> None:
+    def _fire(
+        self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
+    ) -> None:
         _kernels.population_encode(
             u,
             self._np("centres"),
@@ -83,8 +85,8 @@ class PopulationEncoder(RateCodedEncoder):
             self._np("max_rate"),
             accumulator,
             self.mode == "poisson",
-            key,
-            step,
+            keys,
+            steps,
             spikes,
         )
 

@@ -11,13 +11,15 @@ from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, SpikeEncoder, check_choice, check_int, feature_values
 
 Seed = int | torch.Generator | None
+StreamSeeds = np.ndarray | list[int] | tuple[int, ...]
 
 
 class RateState(NamedTuple):
     """State of a rate-coded encoder.
 
     ``accumulator`` (deterministic phase per spike channel), ``step`` (steps
-    encoded so far) and ``key`` (the Poisson stream's key), each a tensor.
+    encoded so far) and ``key`` (the Poisson stream's key), each a tensor;
+    ``step`` and ``key`` hold one value per stream (batch entry).
     """
 
     accumulator: torch.Tensor
@@ -32,13 +34,31 @@ class RateDecodeState(NamedTuple):
     filled: torch.Tensor
 
 
-def _stream_key(seed: Seed) -> int:
-    """A 63-bit key for the counter-based Poisson generator."""
+def _seed_value(seed: Seed) -> int:
+    """The integer behind a seed; ``None`` or a ``torch.Generator`` draws one from torch."""
     if isinstance(seed, torch.Generator) or seed is None:
-        seed = int(torch.randint(0, 2**62, (), generator=seed))
-    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        return int(torch.randint(0, 2**62, (), generator=seed))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, a torch.Generator or None, got {seed!r}")
-    return int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return int(seed)
+
+
+def _stream_keys(seed: Seed | StreamSeeds, batch_shape: tuple[int, ...]) -> np.ndarray:
+    """63-bit keys of the counter-based Poisson generator, one per stream, shaped ``batch_shape``.
+
+    One seed keys a batch of streams with distinct keys, the first of which is
+    the key of a single stream with that seed; an array of seeds (shaped
+    ``batch_shape``) gives each stream the key of its own seed.
+    """
+    if isinstance(seed, (np.ndarray, list, tuple)):
+        seeds = np.asarray(seed)
+        if seeds.shape != batch_shape:
+            raise ValueError(f"seeds must have the batch shape {batch_shape}, got shape {seeds.shape}")
+        keys = [_stream_keys(_seed_value(s.item()), ()) for s in seeds.reshape(-1)]
+        return np.asarray(keys, np.int64).reshape(batch_shape)
+    n = int(np.prod(batch_shape, dtype=np.int64))
+    words = np.random.SeedSequence(_seed_value(seed)).generate_state(max(n, 1), np.uint64)[:n]
+    return (words >> np.uint64(1)).astype(np.int64).reshape(batch_shape)
 
 
 class RateCodedEncoder(SpikeEncoder):
@@ -72,14 +92,17 @@ class RateCodedEncoder(SpikeEncoder):
         )
         self.window = check_int("window", window, 1)
         if not (seed is None or isinstance(seed, torch.Generator)):
-            _stream_key(seed)
+            _seed_value(seed)
         self.seed = seed
         self._channels = int(np.prod(self.spike_shape[1:], dtype=np.int64))
 
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Seed = None) -> RateState:
         shape = (*batch_shape, *self.spike_shape)
-        key = _stream_key(self.seed if seed is None else seed) if self.mode == "poisson" else 0
-        return RateState(np.full(shape, 0.5, self.np_dtype), np.array(0, np.int64), np.array(key, np.int64))
+        if self.mode == "poisson":
+            keys = _stream_keys(self.seed if seed is None else seed, batch_shape)
+        else:
+            keys = np.zeros(batch_shape, np.int64)
+        return RateState(np.full(shape, 0.5, self.np_dtype), np.zeros(batch_shape, np.int64), keys)
 
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> RateDecodeState:
         history = np.zeros((self.window, *batch_shape, *self.spike_shape), np.int8)
@@ -87,8 +110,10 @@ class RateCodedEncoder(SpikeEncoder):
 
     def _encode(self, u: np.ndarray, state: RateState) -> np.ndarray:
         spikes = np.empty((u.shape[0], u.shape[1] * self._channels), np.int8)
-        self._fire(u, state.accumulator.reshape(-1), np.uint64(state.key), int(state.step), spikes)
-        state.step[()] = int(state.step) + u.shape[0]
+        self._fire(
+            u, state.accumulator.reshape(-1), state.key.reshape(-1).view(np.uint64), state.step.reshape(-1), spikes
+        )
+        state.step[...] += u.shape[0]
         return spikes
 
     def _decode(self, spikes: np.ndarray, state: RateDecodeState) -> np.ndarray:
@@ -98,7 +123,9 @@ class RateCodedEncoder(SpikeEncoder):
         by_channel = rates.reshape(spikes.shape[0], -1, self.n_features, self._channels)
         return self._from_rates(by_channel).reshape(spikes.shape[0], -1)
 
-    def _fire(self, u: np.ndarray, accumulator: np.ndarray, key: np.uint64, step: int, spikes: np.ndarray) -> None:
+    def _fire(
+        self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
+    ) -> None:
         """Run the encoding kernel on the scaled signal ``(T, N)``, writing ``spikes``."""
         raise NotImplementedError
 
@@ -165,9 +192,19 @@ class RateEncoder(RateCodedEncoder):
             f"inverted={self.inverted}, window={self.window}"
         )
 
-    def _fire(self, u: np.ndarray, accumulator: np.ndarray, key: np.uint64, step: int, spikes: np.ndarray) -> None:
+    def _fire(
+        self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
+    ) -> None:
         _kernels.rate_encode(
-            u, self._np("max_rate"), self.inverted, self.exc_inh, accumulator, self.mode == "poisson", key, step, spikes
+            u,
+            self._np("max_rate"),
+            self.inverted,
+            self.exc_inh,
+            accumulator,
+            self.mode == "poisson",
+            keys,
+            steps,
+            spikes,
         )
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
