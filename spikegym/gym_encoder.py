@@ -9,14 +9,15 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from spikegym._block_kernels import scale_block, spike_channels
 from spikegym.encoders import SpikeEncoder, make
-from spikegym.encoders._kernels import normalize
 from spikegym.encoders.base import check_choice, check_int
 from spikegym.scaling import ObservationLayout, rollout_bounds
 
 logger = logging.getLogger(__name__)
 
 Bounds = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
+StreamSeed = int | Sequence[int] | np.ndarray | None
 
 _estimated_bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 """Rollout bounds per env id, estimated once per process (and warned about once)."""
@@ -33,7 +34,12 @@ class GymnasiumEncoder:
     encoders encode the observation stream; :meth:`reset` starts a new stream.
     Signed spikes become two binary channels per feature, ``+`` and ``-``.
 
-    :param space: the observation space.
+    With ``num_envs=n`` it encodes the batched observations of a vector env,
+    ``(n, ...)`` in, ``(n, substeps, C)`` out, in one call per step, one
+    stream per env: env ``i`` gets exactly the spikes a single-env encoder
+    would give it, and :meth:`reset` can restart any subset of the streams.
+
+    :param space: the observation space (of one env).
     :param encoder: an encoder name (built with ``params`` and the resolved
         bounds) or a :class:`~spikegym.encoders.SpikeEncoder` whose ``low``/``high``
         are the bounds.
@@ -43,6 +49,7 @@ class GymnasiumEncoder:
     :param env_id: registered id used to estimate bounds the space leaves open.
     :param nan_policy: ``"raise"`` on NaN/inf observations, or ``"zero"`` to
         replace them by 0 (counted in :attr:`last_nonfinite`).
+    :param num_envs: ``None`` for one env, or the number of envs of a batch.
 
     >>> enc = GymnasiumEncoder(gym.make("CartPole-v1").observation_space, "sf", env_id="CartPole-v1")
     >>> enc.reset(np.zeros(4, np.float32), seed=0).shape, enc.channel_names[:2]
@@ -59,6 +66,7 @@ class GymnasiumEncoder:
         bounds: Bounds | None = None,
         env_id: str | None = None,
         nan_policy: Literal["raise", "zero"] = "raise",
+        num_envs: int | None = None,
         **params: Any,
     ) -> None:
         self.layout = ObservationLayout.of(space)
@@ -66,6 +74,8 @@ class GymnasiumEncoder:
         check_choice("upsample", upsample, ("hold", "linear"))
         check_choice("nan_policy", nan_policy, ("raise", "zero"))
         self.upsample, self.nan_policy, self.env_id = upsample, nan_policy, env_id
+        self.num_envs = None if num_envs is None else check_int("num_envs", num_envs, 1)
+        """``None`` for one env, else the batch size of the observations."""
         n_features = self.layout.n_features
         if isinstance(encoder, SpikeEncoder):
             if bounds is not None or params:
@@ -81,18 +91,47 @@ class GymnasiumEncoder:
             self.encoder = make(encoder, n_features, low=low, high=high, **params)
         self._low = self.encoder.low.double().numpy()
         self._high = self.encoder.high.double().numpy()
-        self._ramp = (np.arange(1, self.substeps + 1) / self.substeps)[:, None]
         self.channel_names = self._channel_names()
+        n = self._n_streams
         self.state: Any = None
-        self._previous: np.ndarray | None = None
-        self.steps = 0
-        self.last_clipped = 0
-        self.last_nonfinite = 0
+        self._previous = np.zeros((n, n_features))
+        self._blocks = np.zeros((n, self.substeps, self.n_channels), np.int8)
+        self._steps = np.zeros(n, np.int64)
+        self._clipped = np.zeros(n, np.int64)
+        self._nonfinite = np.zeros(n, np.int64)
+        self._spike_counts = np.zeros(n, np.int64)
 
     @property
     def n_channels(self) -> int:
         """Channels ``C`` of a spike block."""
         return len(self.channel_names)
+
+    @property
+    def _n_streams(self) -> int:
+        return 1 if self.num_envs is None else self.num_envs
+
+    def _per_env(self, counts: np.ndarray) -> int | np.ndarray:
+        return int(counts[0]) if self.num_envs is None else counts.copy()
+
+    @property
+    def steps(self) -> int | np.ndarray:
+        """Observations encoded since each stream's reset, the reset's included."""
+        return self._per_env(self._steps)
+
+    @property
+    def last_clipped(self) -> int | np.ndarray:
+        """Values clipped to the bounds in the last observation (per env when batched)."""
+        return self._per_env(self._clipped)
+
+    @property
+    def last_nonfinite(self) -> int | np.ndarray:
+        """NaN/inf values replaced by 0 in the last observation (``nan_policy="zero"``)."""
+        return self._per_env(self._nonfinite)
+
+    @property
+    def last_spike_count(self) -> int | np.ndarray:
+        """Spikes in the last block (per env when batched)."""
+        return self._per_env(self._spike_counts)
 
     def _channel_names(self) -> list[str]:
         names = self.layout.names
@@ -137,52 +176,138 @@ class GymnasiumEncoder:
             np.round(high, 4).tolist(),
         )
 
-    def _scaled(self, observation: Any) -> np.ndarray:
+    # ------------------------------------------------------------- streams
+    def flatten(self, observation: Any) -> np.ndarray:
+        """The observation (a batch with ``num_envs``) as flat features ``(n, F)``, ``n = 1`` for one env."""
+        if self.num_envs is not None:
+            return self.layout.flatten_batch(observation, self.num_envs)
         x = self.layout.flatten(observation)
         if x.size != self.layout.n_features:
             raise ValueError(
                 f"observation has {x.size} values, but the observation space has {self.layout.n_features} "
                 f"features; got shape {np.shape(observation)}"
             )
-        u = np.empty((1, x.size))
-        bad, self.last_clipped = normalize(x[None], self._low, self._high, u)
-        self.last_nonfinite = 0
-        if bad >= 0:
-            finite = np.isfinite(x)
-            if self.nan_policy == "raise":
-                feature = int(np.flatnonzero(~finite)[0])
-                where = f"env {self.env_id}" if self.env_id else "the env"
-                raise ValueError(
-                    f"{where} returned a non-finite observation at step {self.steps}: "
-                    f"{self.layout.names[feature]} = {x[feature]}; pass nan_policy='zero' to replace such values by 0"
-                )
-            self.last_nonfinite = int(np.count_nonzero(~finite))
-            _, self.last_clipped = normalize(np.where(finite, x, 0.0)[None], self._low, self._high, u)
-        return u[0]
+        return x.reshape(1, -1)
 
-    def reset(self, observation: Any, seed: int | None = None) -> np.ndarray:
-        """Start a new stream (episode) and encode its first observation.
+    def reset(self, observation: Any, seed: StreamSeed = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """Start new streams (episodes) and encode their first observations.
 
-        ``seed`` keys a stochastic encoder's spike stream; ``None`` draws a key
-        from the encoder's own seed.
+        ``seed`` keys a stochastic encoder's streams; ``None`` draws keys from
+        the encoder's own seed. With ``num_envs``, ``seed`` is one integer
+        (env ``i`` gets ``seed + i``, as in gymnasium's vector envs) or one per
+        env, and ``mask`` (a boolean array per env) restarts only the envs it
+        selects: the others keep their streams, and their blocks in the
+        result are those of their last observation.
         """
-        self.steps = 0
-        self.state = self.encoder.stream_state((), seed)
-        self._previous = None
-        return self.step(observation)
+        return self.reset_flat(self.flatten(observation), seed, mask)
 
-    def step(self, observation: Any) -> np.ndarray:
-        """The spike block ``(substeps, C)`` of ``int8`` in ``{0, 1}`` for the next observation."""
+    def step(self, observation: Any, restart: np.ndarray | None = None, seed: StreamSeed = None) -> np.ndarray:
+        """The spike block ``(substeps, C)`` of ``int8`` in ``{0, 1}`` for the next observation
+        (``(num_envs, substeps, C)`` for a batch).
+
+        With ``num_envs``, ``restart`` (a boolean array per env) marks the envs
+        whose observation starts a new episode (a vector env's autoreset):
+        their streams restart, keyed by ``seed`` as in :meth:`reset`, and all
+        envs are still encoded in one call.
+        """
+        return self.step_flat(self.flatten(observation), restart, seed)
+
+    def reset_flat(self, x: np.ndarray, seed: StreamSeed = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`reset` for observations already flattened to ``(n, F)`` (see :meth:`flatten`)."""
+        n = self._n_streams
+        rows = np.arange(n) if mask is None else np.flatnonzero(self._check_mask("mask", mask))
+        if self.state is None and len(rows) < n:
+            raise RuntimeError("reset every env (mask=None) before resetting a subset")
+        if len(rows) == n:
+            self.state = self.encoder.stream_state((n,), self._stream_seeds(seed, rows))
+            self._steps[:] = 0
+            self._blocks = self._encode(x, rows, self.state, np.ones(n, np.bool_))
+            return self._result(self._blocks)
+        self._restart(rows, seed)
+        sub_state = type(self.state)(*(field[rows] for field in self.state))
+        blocks = self._encode(np.ascontiguousarray(x[rows]), rows, sub_state, np.ones(len(rows), np.bool_))
+        for field, updated in zip(self.state, sub_state, strict=True):
+            field[rows] = updated
+        self._blocks = self._blocks.copy()
+        self._blocks[rows] = blocks
+        return self._result(self._blocks)
+
+    def step_flat(self, x: np.ndarray, restart: np.ndarray | None = None, seed: StreamSeed = None) -> np.ndarray:
+        """:meth:`step` for observations already flattened to ``(n, F)`` (see :meth:`flatten`)."""
         if self.state is None:
             raise RuntimeError("call reset(observation) before step(observation)")
-        u = self._scaled(observation)
-        if self.upsample == "hold" or self._previous is None:
-            block = np.broadcast_to(u, (self.substeps, u.size))
-        else:
-            block = self._previous + (u - self._previous) * self._ramp
-        self._previous = u
-        self.steps += 1
-        spikes = self.encoder.stream_encode(np.ascontiguousarray(block, self.encoder.np_dtype), self.state)
-        if self.encoder.signed:
-            return np.stack([spikes > 0, spikes < 0], axis=-1).reshape(self.substeps, -1).view(np.int8)
-        return spikes
+        n = self._n_streams
+        fresh = np.zeros(n, np.bool_) if restart is None else self._check_mask("restart", restart)
+        if fresh.any():
+            self._restart(np.flatnonzero(fresh), seed)
+        self._blocks = self._encode(x, np.arange(n), self.state, fresh)
+        return self._result(self._blocks)
+
+    # ------------------------------------------------------------ internals
+    def _check_mask(self, name: str, mask: np.ndarray) -> np.ndarray:
+        if self.num_envs is None:
+            raise ValueError(f"{name} selects envs of a batch, but this encoder has num_envs=None")
+        mask = np.asarray(mask)
+        if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+            raise ValueError(
+                f"{name} must be a boolean array of shape ({self.num_envs},), got {mask.dtype} of shape {mask.shape}"
+            )
+        return mask
+
+    def _stream_seeds(self, seed: StreamSeed, rows: np.ndarray) -> np.ndarray | None:
+        """One stream seed per env of ``rows``, or ``None`` for the encoder's own seed."""
+        if seed is None:
+            return None
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return int(seed) + rows if self.num_envs is not None else np.array([int(seed)])
+        seeds = np.asarray(seed)
+        if seeds.shape != (self._n_streams,) or seeds.dtype.kind not in "iu":
+            raise ValueError(f"seed must be None, an integer or one integer per env ({self._n_streams}), got {seed!r}")
+        return seeds[rows]
+
+    def _restart(self, rows: np.ndarray, seed: StreamSeed) -> None:
+        """Replace the state of the streams ``rows`` by fresh streams."""
+        fresh = self.encoder.stream_state((len(rows),), self._stream_seeds(seed, rows))
+        for field, value in zip(self.state, fresh, strict=True):
+            field[rows] = value
+        self._steps[rows] = 0
+
+    def _encode(self, x: np.ndarray, rows: np.ndarray, state: Any, hold: np.ndarray) -> np.ndarray:
+        """Blocks ``(len(rows), T, C)`` for the flat observations ``x`` of the envs ``rows``.
+
+        ``hold[i]`` holds the observation of row ``i`` over the block even
+        when upsampling is linear (the first observation of a stream).
+        """
+        k = len(rows)
+        block = np.empty((self.substeps, x.size), self.encoder.np_dtype)
+        clipped, nonfinite = np.empty(k, np.int64), np.empty(k, np.int64)
+        previous = self._previous if k == self._n_streams else self._previous[rows]
+        linear = self.upsample == "linear"
+        bad = scale_block(
+            x, self._low, self._high, previous, linear, hold, self.nan_policy == "zero", block, clipped, nonfinite
+        )
+        if bad >= 0:
+            self._raise_nonfinite(x, rows, bad)
+        if k < self._n_streams:
+            self._previous[rows] = previous
+        spikes = self.encoder.stream_encode(block, state)
+        out = np.empty((k, self.substeps, self.n_channels), np.int8)
+        counts = np.empty(k, np.int64)
+        spike_channels(spikes, self.encoder.signed, out, counts)
+        self._clipped[rows], self._nonfinite[rows], self._spike_counts[rows] = clipped, nonfinite, counts
+        self._steps[rows] += 1
+        return out
+
+    def _raise_nonfinite(self, x: np.ndarray, rows: np.ndarray, flat_index: int) -> None:
+        i, feature = divmod(flat_index, self.layout.n_features)
+        env = int(rows[i])
+        where = f"env {self.env_id}" if self.env_id else "the env"
+        if self.num_envs is not None:
+            where += f" (sub-env {env})"
+        raise ValueError(
+            f"{where} returned a non-finite observation at step {int(self._steps[env])}: "
+            f"{self.layout.names[feature]} = {x[i, feature]}; pass nan_policy='zero' to replace such values by 0"
+        )
+
+    def _result(self, blocks: np.ndarray) -> np.ndarray:
+        return blocks[0] if self.num_envs is None else blocks

@@ -98,10 +98,29 @@ class ObservationLayout:
         return [name for name, ok in zip(self.names, finite, strict=True) if not ok]
 
     def flatten(self, observation: object) -> np.ndarray:
-        """The observation as a flat float array of ``n_features``."""
+        """The observation as a flat float array (``n_features`` values for a valid one)."""
         if isinstance(self.space, spaces.Box):
             return np.asarray(observation, dtype=np.float64).reshape(-1)
         return np.asarray(spaces.flatten(self.space, observation), dtype=np.float64)
+
+    def flatten_batch(self, observations: object, n_envs: int) -> np.ndarray:
+        """A vector env's batched observations as a float array ``(n_envs, n_features)``.
+
+        >>> layout = ObservationLayout.of(spaces.Discrete(3))
+        >>> layout.flatten_batch(np.array([0, 2]), 2).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+        """
+        if isinstance(self.space, spaces.Box):
+            flat = np.asarray(observations, dtype=np.float64)
+        else:
+            batched = gym.vector.utils.batch_space(self.space, n_envs)
+            flat = np.stack([self.flatten(item) for item in gym.vector.utils.iterate(batched, observations)])
+        if flat.size != n_envs * self.n_features:
+            raise ValueError(
+                f"observations have {flat.size} values, but {n_envs} envs with {self.n_features} features "
+                f"need {n_envs * self.n_features}; got shape {np.shape(observations)}"
+            )
+        return flat.reshape(n_envs, self.n_features)
 
 
 def rollout_bounds(

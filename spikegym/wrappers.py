@@ -1,4 +1,4 @@
-"""SpikeObservationWrapper: spike-tensor observations for any Gymnasium env."""
+"""Spike-tensor observations for any Gymnasium env: the single-env wrapper and its vector twin."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any, Literal, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from gymnasium.vector.utils import batch_space
 
 from spikegym.encoders import SpikeEncoder
 from spikegym.gym_encoder import Bounds, GymnasiumEncoder
@@ -64,24 +66,130 @@ class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.observation_space = spaces.MultiBinary((substeps, self.gym_encoder.n_channels))
         self._spike_rng = np.random.default_rng()
 
-    def _info(self, spikes: np.ndarray, info: dict[str, Any]) -> dict[str, Any]:
-        encoder = self.gym_encoder
-        info["spikes"] = {
-            "count": int(np.count_nonzero(spikes)),
-            "clipped": encoder.last_clipped,
-            "nonfinite": encoder.last_nonfinite,
-        }
+    def _info(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["spikes"] = _spike_counts(self.gym_encoder)
         return info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         observation, info = self.env.reset(seed=seed, options=options)
         if seed is not None:
             self._spike_rng = np.random.default_rng(seed)
-        stream_seed = int(self._spike_rng.integers(2**62))
-        spikes = self.gym_encoder.reset(observation, seed=stream_seed)
-        return spikes, self._info(spikes, info)
+        spikes = self.gym_encoder.reset(observation, seed=_stream_seed(self._spike_rng))
+        return spikes, self._info(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
         spikes = self.gym_encoder.step(observation)
-        return spikes, reward, terminated, truncated, self._info(spikes, info)
+        return spikes, reward, terminated, truncated, self._info(info)
+
+
+class SpikeObservationVectorWrapper(VectorWrapper, gym.utils.RecordConstructorArgs):
+    """The vector twin of :class:`SpikeObservationWrapper` for ``gymnasium.vector`` envs.
+
+    Encodes the observations of all sub-envs in one batched call per step,
+    one encoder stream per sub-env, and restarts exactly the streams of the
+    sub-envs that reset: on the step after a termination or truncation
+    (``AutoresetMode.NEXT_STEP``, gymnasium's default), on the same step
+    (``SAME_STEP``; ``info["final_obs"]`` then holds the final observations'
+    spike blocks), or on ``reset(options={"reset_mask": mask})``. Sub-env
+    ``i`` gets the spikes a :class:`SpikeObservationWrapper` with the same
+    arguments gives the same env seeded with ``seed + i``, step for step.
+    ``info["spikes"]`` holds per-env arrays of spike, clipped and non-finite
+    counts.
+
+    Parameters are those of :class:`SpikeObservationWrapper`.
+
+    >>> envs = SpikeObservationVectorWrapper(gym.make_vec("CartPole-v1", 3), "sf", substeps=4)
+    >>> obs, info = envs.reset(seed=0)
+    >>> obs.shape, envs.single_observation_space, info["spikes"]["count"].shape
+    ((3, 4, 8), MultiBinary((4, 8)), (3,))
+    """
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        encoder: str | SpikeEncoder = "rate",
+        *,
+        substeps: int = 8,
+        upsample: Literal["hold", "linear"] = "hold",
+        bounds: Bounds | None = None,
+        nan_policy: Literal["raise", "zero"] = "raise",
+        **params: Any,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, encoder=encoder, substeps=substeps, upsample=upsample, bounds=bounds, nan_policy=nan_policy, **params
+        )
+        VectorWrapper.__init__(self, env)
+        self.gym_encoder = GymnasiumEncoder(
+            env.single_observation_space,
+            encoder,
+            substeps=substeps,
+            upsample=upsample,
+            bounds=bounds,
+            env_id=env.spec.id if env.spec is not None else None,
+            nan_policy=nan_policy,
+            num_envs=env.num_envs,
+            **params,
+        )
+        self.single_observation_space = spaces.MultiBinary((substeps, self.gym_encoder.n_channels))
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+        self.autoreset_mode = AutoresetMode(env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
+        self._spike_rngs = [np.random.default_rng() for _ in range(env.num_envs)]
+        self._autoreset = np.zeros(env.num_envs, np.bool_)
+
+    def _stream_seeds(self, rows: np.ndarray) -> np.ndarray:
+        seeds = np.zeros(self.num_envs, np.int64)
+        for i in rows:
+            seeds[i] = _stream_seed(self._spike_rngs[i])
+        return seeds
+
+    def _info(self, info: dict[str, Any], present: np.ndarray) -> dict[str, Any]:
+        info["spikes"] = _spike_counts(self.gym_encoder)
+        info["_spikes"] = present
+        return info
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        mask = None if options is None else options.get("reset_mask")
+        observations, info = self.env.reset(seed=seed, options=options)
+        rows = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
+        env_seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+        for i in rows:
+            if env_seeds is not None and env_seeds[i] is not None:
+                self._spike_rngs[i] = np.random.default_rng(env_seeds[i])
+        spikes = self.gym_encoder.reset(observations, seed=self._stream_seeds(rows), mask=mask)
+        self._autoreset[rows] = False
+        present = np.ones(self.num_envs, np.bool_) if mask is None else mask.copy()
+        return spikes, self._info(info, present)
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        observations, rewards, terminations, truncations, info = self.env.step(actions)
+        encoder = self.gym_encoder
+        x = encoder.flatten(observations)
+        done = np.logical_or(terminations, truncations)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            restart = self._autoreset
+            spikes = encoder.step_flat(x, restart, self._stream_seeds(np.flatnonzero(restart)))
+            self._autoreset = done
+        elif self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            finished, final = np.flatnonzero(done), info["final_obs"]
+            x_final = x.copy()
+            for i in finished:
+                x_final[i] = encoder.layout.flatten(final[i])
+            final_spikes = encoder.step_flat(x_final)
+            for i in finished:
+                final[i] = final_spikes[i].copy()
+            spikes = encoder.reset_flat(x, self._stream_seeds(finished), mask=done)
+        else:
+            spikes = encoder.step_flat(x)
+        return spikes, rewards, terminations, truncations, self._info(info, np.ones(self.num_envs, np.bool_))
+
+
+def _stream_seed(rng: np.random.Generator) -> int:
+    """The next stream seed of a wrapper's own spike generator."""
+    return int(rng.integers(2**62))
+
+
+def _spike_counts(encoder: GymnasiumEncoder) -> dict[str, Any]:
+    return {"count": encoder.last_spike_count, "clipped": encoder.last_clipped, "nonfinite": encoder.last_nonfinite}
