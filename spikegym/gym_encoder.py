@@ -100,6 +100,11 @@ class GymnasiumEncoder:
         self._clipped = np.zeros(n, np.int64)
         self._nonfinite = np.zeros(n, np.int64)
         self._spike_counts = np.zeros(n, np.int64)
+        self._no_restart = np.zeros(n, np.bool_)
+        self._dtype = self.encoder.np_dtype
+        self._linear = upsample == "linear"
+        self._zero_nonfinite = nan_policy == "zero"
+        self._signed = self.encoder.signed
 
     @property
     def n_channels(self) -> int:
@@ -221,7 +226,7 @@ class GymnasiumEncoder:
         if len(rows) == n:
             self.state = self.encoder.stream_state((n,), self._stream_seeds(seed, rows))
             self._steps[:] = 0
-            self._blocks = self._encode(x, rows, self.state, np.ones(n, np.bool_))
+            self._blocks = self._encode(x, slice(None), self.state, np.ones(n, np.bool_))
             return self._result(self._blocks)
         self._restart(rows, seed)
         sub_state = type(self.state)(*(field[rows] for field in self.state))
@@ -236,11 +241,10 @@ class GymnasiumEncoder:
         """:meth:`step` for observations already flattened to ``(n, F)`` (see :meth:`flatten`)."""
         if self.state is None:
             raise RuntimeError("call reset(observation) before step(observation)")
-        n = self._n_streams
-        fresh = np.zeros(n, np.bool_) if restart is None else self._check_mask("restart", restart)
-        if fresh.any():
+        fresh = self._no_restart if restart is None else self._check_mask("restart", restart)
+        if restart is not None and fresh.any():
             self._restart(np.flatnonzero(fresh), seed)
-        self._blocks = self._encode(x, np.arange(n), self.state, fresh)
+        self._blocks = self._encode(x, slice(None), self.state, fresh)
         return self._result(self._blocks)
 
     # ------------------------------------------------------------ internals
@@ -272,30 +276,35 @@ class GymnasiumEncoder:
             field[rows] = value
         self._steps[rows] = 0
 
-    def _encode(self, x: np.ndarray, rows: np.ndarray, state: Any, hold: np.ndarray) -> np.ndarray:
-        """Blocks ``(len(rows), T, C)`` for the flat observations ``x`` of the envs ``rows``.
+    def _encode(self, x: np.ndarray, rows: slice | np.ndarray, state: Any, hold: np.ndarray) -> np.ndarray:
+        """Blocks ``(k, T, C)`` for the flat observations ``x`` ``(k, F)`` of the envs ``rows``
+        (``slice(None)`` for all: the hot path, which writes the counters in place).
 
         ``hold[i]`` holds the observation of row ``i`` over the block even
         when upsampling is linear (the first observation of a stream).
         """
-        k = len(rows)
-        block = np.empty((self.substeps, x.size), self.encoder.np_dtype)
-        clipped, nonfinite = np.empty(k, np.int64), np.empty(k, np.int64)
-        previous = self._previous if k == self._n_streams else self._previous[rows]
-        linear = self.upsample == "linear"
+        every = isinstance(rows, slice)
+        if every:
+            previous, clipped, nonfinite, counts = self._previous, self._clipped, self._nonfinite, self._spike_counts
+        else:
+            previous, clipped, nonfinite, counts = (
+                a[rows] for a in (self._previous, self._clipped, self._nonfinite, self._spike_counts)
+            )
+        block = np.empty((self.substeps, x.size), self._dtype)
         bad = scale_block(
-            x, self._low, self._high, previous, linear, hold, self.nan_policy == "zero", block, clipped, nonfinite
+            x, self._low, self._high, previous, self._linear, hold, self._zero_nonfinite, block, clipped, nonfinite
         )
         if bad >= 0:
-            self._raise_nonfinite(x, rows, bad)
-        if k < self._n_streams:
-            self._previous[rows] = previous
+            self._raise_nonfinite(x, np.arange(self._n_streams)[rows], bad)
         spikes = self.encoder.stream_encode(block, state)
-        out = np.empty((k, self.substeps, self.n_channels), np.int8)
-        counts = np.empty(k, np.int64)
-        spike_channels(spikes, self.encoder.signed, out, counts)
-        self._clipped[rows], self._nonfinite[rows], self._spike_counts[rows] = clipped, nonfinite, counts
-        self._steps[rows] += 1
+        out = np.empty((x.shape[0], self.substeps, self.n_channels), np.int8)
+        spike_channels(spikes, self._signed, out, counts)
+        if every:
+            self._steps += 1
+        else:
+            self._previous[rows], self._clipped[rows], self._nonfinite[rows] = previous, clipped, nonfinite
+            self._spike_counts[rows] = counts
+            self._steps[rows] += 1
         return out
 
     def _raise_nonfinite(self, x: np.ndarray, rows: np.ndarray, flat_index: int) -> None:

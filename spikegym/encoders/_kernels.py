@@ -104,20 +104,28 @@ def rate_encode(u, max_rate, inverted, exc_inh, accumulator, poisson, keys, step
 @njit(cache=True)
 def population_encode(u, centres, sigma, max_rate, accumulator, poisson, keys, steps, spikes):
     """Population code: bin ``b`` of column ``n`` is rate-coded at
-    ``max_rate * exp(-(x - centre_b)^2 / (2 sigma^2))``; spikes are ``(T, N * bins)``."""
+    ``max_rate * exp(-(x - centre_b)^2 / (2 sigma^2))``; spikes are ``(T, N * bins)``.
+
+    Columns are independent, so each runs through time on its own and reuses
+    the field responses while its value is held (an upsampled observation).
+    """
     n_time, n_cols = u.shape
     n_features = sigma.shape[0]
     n_bins = centres.shape[0]
-    for t in range(n_time):
-        for n in range(n_cols):
-            j = n % n_features
-            s = n // n_features
-            for b in range(n_bins):
-                d = (u[t, n] - centres[b]) / sigma[j]
-                q = max_rate[j] * np.exp(-0.5 * d * d)
-                spikes[t, n * n_bins + b] = _fire(
-                    q, accumulator, n * n_bins + b, poisson, keys[s], steps[s] + t, j * n_bins + b
-                )
+    for n in range(n_cols):
+        j = n % n_features
+        s = n // n_features
+        for b in range(n_bins):
+            col = n * n_bins + b
+            last = np.nan
+            q = 0.0
+            for t in range(n_time):
+                x = u[t, n]
+                if x != last:
+                    d = (x - centres[b]) / sigma[j]
+                    q = max_rate[j] * np.exp(-0.5 * d * d)
+                    last = x
+                spikes[t, col] = _fire(q, accumulator, col, poisson, keys[s], steps[s] + t, j * n_bins + b)
 
 
 @njit(cache=True)
