@@ -2,6 +2,8 @@
 
 ``spikegym demo`` encodes and decodes a CartPole-v1 trajectory with every
 encoder and prints the reconstruction error and the spike rate of each.
+``spikegym score ENV_ID`` scores an env's encoder config the same way on a
+seeded random rollout, as the wrapper encodes it.
 """
 
 from __future__ import annotations
@@ -80,6 +82,31 @@ def _print_demo(rows: list[dict[str, float | str]], env_id: str, n_steps: int, s
         )
 
 
+def score(env_id: str, config: str | None, n_steps: int, seed: int) -> None:
+    """Print the stream scores of ``env_id``'s config (or ``config``) on a seeded random rollout."""
+    import gymnasium as gym
+
+    from spikegym.configs import load_config
+    from spikegym.gym_encoder import GymnasiumEncoder
+    from spikegym.objectives import stream_scores
+    from spikegym.rollouts import record_random
+
+    loaded = load_config(config if config is not None else env_id)
+    space = gym.make(env_id).observation_space
+    encoder = GymnasiumEncoder(space, loaded, env_id=env_id)
+    scores = stream_scores(encoder, record_random(env_id, n_steps, seed))
+    print(f"{env_id}: config {loaded.source} ({loaded.encoder}, T={encoder.substeps}, {encoder.n_channels} channels)")
+    print(f"random-policy rollout of {n_steps} steps, seed {seed}")
+    print(
+        f"NRMSE {scores.nrmse:.4f}  MSE {scores.mse:.6f}  MAE {scores.mae:.5f}  "
+        f"spikes/feature/step {scores.spike_rate:.3f}"
+    )
+    names = encoder.layout.names
+    print(
+        "NRMSE per feature: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, scores.nrmse_per_feature, strict=True))
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spikegym`` command."""
     parser = argparse.ArgumentParser(prog="spikegym", description="Spike-encoded Gymnasium observations.")
@@ -90,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--steps", type=int, default=500, help="observations to record (default 500)")
     demo_parser.add_argument("--substeps", type=int, default=8, help="encoder steps per observation (default 8)")
     demo_parser.add_argument("--seed", type=int, default=0, help="environment seed (default 0)")
+    score_parser = commands.add_parser(
+        "score", help="reconstruction error and spike rate of an env's encoder config on a seeded random rollout"
+    )
+    score_parser.add_argument("env_id", help="Gymnasium environment id, e.g. CartPole-v1")
+    score_parser.add_argument("--config", help="a .yaml config (default: the env's config in envs_configs/)")
+    score_parser.add_argument("--steps", type=int, default=2000, help="observations to record (default 2000)")
+    score_parser.add_argument("--seed", type=int, default=2, help="rollout seed (default 2)")
     return parser
 
 
@@ -103,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"{flag} must be >= 1, got {value}")
         rows = demo(args.env, args.steps, args.substeps, args.seed)
         _print_demo(rows, args.env, args.steps, args.substeps)
+        return 0
+    if args.command == "score":
+        if args.steps < 1:
+            parser.error(f"--steps must be >= 1, got {args.steps}")
+        score(args.env_id, args.config, args.steps, args.seed)
         return 0
     parser.print_help()
     return 0

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from spikegym._block_kernels import scale_block, spike_channels
-from spikegym.encoders import SpikeEncoder, make
+from spikegym.configs import ConfigError, EncoderConfig, find_config, is_config_path, load_config
+from spikegym.encoders import ALIASES, RateCodedEncoder, SpikeEncoder, make, names
 from spikegym.encoders.base import check_choice, check_int
 from spikegym.scaling import ObservationLayout, rollout_bounds
 
@@ -18,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 Bounds = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
 StreamSeed = int | Sequence[int] | np.ndarray | None
+EncoderSpec = str | Path | SpikeEncoder | EncoderConfig
 
 _estimated_bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 """Rollout bounds per env id, estimated once per process (and warned about once)."""
@@ -41,12 +45,18 @@ class GymnasiumEncoder:
 
     :param space: the observation space (of one env).
     :param encoder: an encoder name (built with ``params`` and the resolved
-        bounds) or a :class:`~spikegym.encoders.SpikeEncoder` whose ``low``/``high``
-        are the bounds.
-    :param substeps: encoder steps per observation, ``T``.
-    :param upsample: ``"hold"`` or ``"linear"``.
-    :param bounds: ``(low, high)`` per feature, overriding the space's bounds.
-    :param env_id: registered id used to estimate bounds the space leaves open.
+        bounds), a :class:`~spikegym.encoders.SpikeEncoder` whose ``low``/``high``
+        are the bounds, or a config (:class:`~spikegym.configs.EncoderConfig`,
+        a ``.yaml`` path, or an env id whose config is in ``envs_configs/``),
+        whose settings apply where the arguments below are not given.
+    :param substeps: encoder steps per observation, ``T`` (default 8).
+    :param upsample: ``"hold"`` (default) or ``"linear"``.
+    :param bounds: ``(low, high)`` per feature, overriding the config's and
+        the space's bounds. Otherwise a feature is bounded by the space where
+        it is finite, else by the env's config, else by an estimate from a
+        seeded random rollout of ``env_id`` (with a warning).
+    :param env_id: the env's registered id: checked against a config's, and
+        used to find bounds the space leaves open.
     :param nan_policy: ``"raise"`` on NaN/inf observations, or ``"zero"`` to
         replace them by 0 (counted in :attr:`last_nonfinite`).
     :param num_envs: ``None`` for one env, or the number of envs of a batch.
@@ -59,10 +69,10 @@ class GymnasiumEncoder:
     def __init__(
         self,
         space: gym.Space,
-        encoder: str | SpikeEncoder = "rate",
+        encoder: EncoderSpec = "rate",
         *,
-        substeps: int = 8,
-        upsample: Literal["hold", "linear"] = "hold",
+        substeps: int | None = None,
+        upsample: Literal["hold", "linear"] | None = None,
         bounds: Bounds | None = None,
         env_id: str | None = None,
         nan_policy: Literal["raise", "zero"] = "raise",
@@ -70,10 +80,19 @@ class GymnasiumEncoder:
         **params: Any,
     ) -> None:
         self.layout = ObservationLayout.of(space)
+        self.env_id = env_id
+        self.config = _as_config(encoder)
+        """The config the settings came from, or ``None``."""
+        if self.config is not None:
+            encoder, bounds, params = self._apply_config(self.config, bounds, params)
+            substeps = self.config.substeps if substeps is None else substeps
+            upsample = self.config.upsample if upsample is None else upsample  # type: ignore[assignment]
+        substeps = 8 if substeps is None else substeps
+        upsample = "hold" if upsample is None else upsample
         self.substeps = check_int("substeps", substeps, 1)
         check_choice("upsample", upsample, ("hold", "linear"))
         check_choice("nan_policy", nan_policy, ("raise", "zero"))
-        self.upsample, self.nan_policy, self.env_id = upsample, nan_policy, env_id
+        self.upsample, self.nan_policy = upsample, nan_policy
         self.num_envs = None if num_envs is None else check_int("num_envs", num_envs, 1)
         """``None`` for one env, else the batch size of the observations."""
         n_features = self.layout.n_features
@@ -112,6 +131,11 @@ class GymnasiumEncoder:
         return len(self.channel_names)
 
     @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The per-feature ``(low, high)`` the observations are scaled by."""
+        return self._low.copy(), self._high.copy()
+
+    @property
     def _n_streams(self) -> int:
         return 1 if self.num_envs is None else self.num_envs
 
@@ -147,6 +171,32 @@ class GymnasiumEncoder:
             return [f"{name}{sign}" for name in names for sign in "+-"]
         return list(names)
 
+    def _apply_config(
+        self, config: EncoderConfig, bounds: Bounds | None, params: dict[str, Any]
+    ) -> tuple[str, Bounds | None, dict[str, Any]]:
+        """The encoder name, bounds and parameters of ``config``, with the given arguments taking precedence."""
+        where = config.source or f"config for {config.env_id}"
+        if self.env_id is not None and config.env_id != self.env_id:
+            raise ValueError(f"{where} is for env {config.env_id!r}, but the env is {self.env_id!r}")
+        self._check_config_features(config)
+        if bounds is None and config.low is not None:
+            bounds = (config.low, config.high)
+        return config.encoder, bounds, {**config.params, **params}
+
+    def _check_config_features(self, config: EncoderConfig) -> None:
+        where = config.source or f"config for {config.env_id}"
+        layout = self.layout
+        if config.n_features is not None and config.n_features != layout.n_features:
+            raise ConfigError(
+                f"{where}: field 'bounds' has {config.n_features} features, but the observation space has "
+                f"{layout.n_features} ({', '.join(layout.names)})"
+            )
+        if config.features is not None and tuple(config.features) != layout.names:
+            raise ConfigError(
+                f"{where}: field 'bounds.features' is {config.features}, but the observation space's features "
+                f"are {list(layout.names)}"
+            )
+
     def _resolve_bounds(self, bounds: Bounds | None) -> tuple[np.ndarray, np.ndarray]:
         n_features = self.layout.n_features
         if bounds is not None:
@@ -161,11 +211,20 @@ class GymnasiumEncoder:
                     "bounds=(low, high), one value per feature, or wrap an env made with gym.make(<id>) so that "
                     "spikegym can estimate them from a rollout"
                 )
+            missing = ~(np.isfinite(low) & np.isfinite(high))
+            config_path = find_config(self.env_id)
+            if config_path is not None:
+                config = load_config(config_path)
+                if config.low is not None:
+                    self._check_config_features(config)
+                    low[missing] = np.asarray(config.low)[missing]
+                    high[missing] = np.asarray(config.high)[missing]
+                    logger.info("%s: bounds of %s from %s", self.env_id, open_features, config_path)
+                    return low, high
             first_estimate = self.env_id not in _estimated_bounds
             if first_estimate:
                 _estimated_bounds[self.env_id] = rollout_bounds(self.env_id)
             estimated_low, estimated_high = _estimated_bounds[self.env_id]
-            missing = ~(np.isfinite(low) & np.isfinite(high))
             low[missing], high[missing] = estimated_low[missing], estimated_high[missing]
             if first_estimate:
                 self._warn_estimated(open_features, low[missing], high[missing])
@@ -247,6 +306,26 @@ class GymnasiumEncoder:
         self._blocks = self._encode(x, slice(None), self.state, fresh)
         return self._result(self._blocks)
 
+    def decode(self, blocks: np.ndarray) -> np.ndarray:
+        """What one stream's spikes say about its observations: features ``(N, F)``, one row per block.
+
+        ``blocks`` are the ``(N, substeps, C)`` blocks of one env from its
+        reset on; each row is the encoder's decoded value at the last sub-step
+        of the block, in observation units (within the bounds).
+        """
+        blocks = np.asarray(blocks)
+        if blocks.ndim != 3 or blocks.shape[1:] != (self.substeps, self.n_channels):
+            raise ValueError(
+                f"blocks must have shape (N, {self.substeps}, {self.n_channels}), got shape {blocks.shape}"
+            )
+        flat = blocks.reshape(-1, self.n_channels).astype(np.int8)
+        spikes = flat[:, 0::2] - flat[:, 1::2] if self._signed else flat
+        spikes = spikes.reshape(-1, *self.encoder.spike_shape)
+        middle = torch.from_numpy(0.5 * (self._low + self._high)).to(self.encoder.low.dtype)
+        start = None if isinstance(self.encoder, RateCodedEncoder) else self.encoder.initial_decode_state(middle)
+        decoded, _ = self.encoder.decode(torch.from_numpy(np.ascontiguousarray(spikes)), start)
+        return decoded.double().numpy()[self.substeps - 1 :: self.substeps]
+
     # ------------------------------------------------------------ internals
     def _check_mask(self, name: str, mask: np.ndarray) -> np.ndarray:
         if self.num_envs is None:
@@ -320,3 +399,27 @@ class GymnasiumEncoder:
 
     def _result(self, blocks: np.ndarray) -> np.ndarray:
         return blocks[0] if self.num_envs is None else blocks
+
+
+def _as_config(encoder: EncoderSpec) -> EncoderConfig | None:
+    """The config that ``encoder`` names, or ``None`` for an encoder object or name."""
+    if isinstance(encoder, EncoderConfig):
+        return encoder
+    if is_config_path(encoder):
+        return load_config(encoder)
+    if isinstance(encoder, SpikeEncoder):
+        return None
+    if not isinstance(encoder, str):
+        raise TypeError(
+            f"encoder must be an encoder name, a SpikeEncoder, an EncoderConfig, a .yaml path or an env id, "
+            f"got {type(encoder).__name__}"
+        )
+    if encoder in names() or encoder in ALIASES:
+        return None
+    try:
+        return load_config(encoder)
+    except FileNotFoundError as error:
+        raise ValueError(
+            f"encoder {encoder!r} is neither an encoder ({names()}, aliases {sorted(ALIASES)}) "
+            f"nor a .yaml config path, and as an env id: {error}"
+        ) from None

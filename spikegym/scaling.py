@@ -136,18 +136,9 @@ def rollout_bounds(
     batch), widened by ``margin`` times their spread on each side. Constant
     features get a unit-wide range around their value.
     """
-    env = gym.make(env_id)
-    layout = ObservationLayout.of(env.observation_space)
-    env.action_space.seed(seed)
-    observation, _ = env.reset(seed=seed)
-    rows = []
-    for _ in range(n_steps):
-        rows.append(layout.flatten(observation))
-        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            observation, _ = env.reset()
-    env.close()
-    values = np.stack(rows)
+    from spikegym.rollouts import record_random
+
+    values = np.concatenate(record_random(env_id, n_steps, seed))
     low, high = np.quantile(values, quantiles, axis=0)
     spread = high - low
     constant = spread <= 0

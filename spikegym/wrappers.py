@@ -10,8 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from spikegym.encoders import SpikeEncoder
-from spikegym.gym_encoder import Bounds, GymnasiumEncoder
+from spikegym.gym_encoder import Bounds, EncoderSpec, GymnasiumEncoder
 
 
 class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -24,11 +23,13 @@ class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     values and of replaced non-finite ones.
 
     :param env: the env to wrap.
-    :param encoder: an encoder name or a :class:`~spikegym.encoders.SpikeEncoder`.
-    :param substeps: encoder steps per observation.
-    :param upsample: ``"hold"`` or ``"linear"``.
-    :param bounds: per-feature ``(low, high)``; unbounded features of a
-        registered env are otherwise estimated from a seeded rollout.
+    :param encoder: an encoder name, a :class:`~spikegym.encoders.SpikeEncoder`,
+        or a config: an :class:`~spikegym.configs.EncoderConfig`, a ``.yaml``
+        path, or an env id whose config is in ``envs_configs/``.
+    :param substeps: encoder steps per observation (default: the config's, else 8).
+    :param upsample: ``"hold"`` or ``"linear"`` (default: the config's, else hold).
+    :param bounds: per-feature ``(low, high)``; otherwise the space's where
+        finite, then the env's config, then an estimate from a seeded rollout.
     :param nan_policy: ``"raise"`` or ``"zero"``.
     :param params: encoder parameters, with ``encoder`` given by name.
 
@@ -41,10 +42,10 @@ class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def __init__(
         self,
         env: gym.Env,
-        encoder: str | SpikeEncoder = "rate",
+        encoder: EncoderSpec = "rate",
         *,
-        substeps: int = 8,
-        upsample: Literal["hold", "linear"] = "hold",
+        substeps: int | None = None,
+        upsample: Literal["hold", "linear"] | None = None,
         bounds: Bounds | None = None,
         nan_policy: Literal["raise", "zero"] = "raise",
         **params: Any,
@@ -63,7 +64,7 @@ class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
             nan_policy=nan_policy,
             **params,
         )
-        self.observation_space = spaces.MultiBinary((substeps, self.gym_encoder.n_channels))
+        self.observation_space = spaces.MultiBinary((self.gym_encoder.substeps, self.gym_encoder.n_channels))
         self._spike_rng = np.random.default_rng()
 
     def _info(self, info: dict[str, Any]) -> dict[str, Any]:
@@ -108,10 +109,10 @@ class SpikeObservationVectorWrapper(VectorWrapper, gym.utils.RecordConstructorAr
     def __init__(
         self,
         env: VectorEnv,
-        encoder: str | SpikeEncoder = "rate",
+        encoder: EncoderSpec = "rate",
         *,
-        substeps: int = 8,
-        upsample: Literal["hold", "linear"] = "hold",
+        substeps: int | None = None,
+        upsample: Literal["hold", "linear"] | None = None,
         bounds: Bounds | None = None,
         nan_policy: Literal["raise", "zero"] = "raise",
         **params: Any,
@@ -131,7 +132,7 @@ class SpikeObservationVectorWrapper(VectorWrapper, gym.utils.RecordConstructorAr
             num_envs=env.num_envs,
             **params,
         )
-        self.single_observation_space = spaces.MultiBinary((substeps, self.gym_encoder.n_channels))
+        self.single_observation_space = spaces.MultiBinary((self.gym_encoder.substeps, self.gym_encoder.n_channels))
         self.observation_space = batch_space(self.single_observation_space, env.num_envs)
         self.autoreset_mode = AutoresetMode(env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
         self._spike_rngs = [np.random.default_rng() for _ in range(env.num_envs)]

@@ -47,3 +47,18 @@ def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         main(["demo", "--steps", "0"])
     assert exit_info.value.code == 2
     assert "--steps must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_score_prints_the_shipped_configs_scores(capsys: pytest.CaptureFixture[str]) -> None:
+    from spikegym.configs import load_config
+
+    assert main(["score", "CartPole-v1", "--steps", "2000", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    recorded = load_config("CartPole-v1").provenance["scores"]
+    assert f"NRMSE {recorded['nrmse']:.4f}" in out
+    assert "NRMSE per feature: x[0]" in out
+
+
+def test_score_of_an_env_without_config_says_where_it_looked() -> None:
+    with pytest.raises(FileNotFoundError, match="no config for env 'Acrobot-v1'"):
+        main(["score", "Acrobot-v1"])

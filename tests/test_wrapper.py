@@ -108,14 +108,38 @@ def test_linear_upsampling_ramps_between_observations() -> None:
     assert block[:, 0].tolist() == [0, 1, 1, 1]  # probabilities 0.25, 0.5, 0.75, 1.0 with the accumulator
 
 
+class RandomWalk(gym.Env):
+    """A registered env with unbounded features and no config: its bounds must be estimated."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, (2,))
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.position = np.zeros(2, np.float32)
+        return self.position.copy(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.position += self.np_random.normal(size=2).astype(np.float32)
+        return self.position.copy(), 0.0, False, False, {}
+
+
+gym.register("RandomWalk-v0", entry_point=RandomWalk, max_episode_steps=50)
+
+
 def test_unbounded_features_are_estimated_and_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     from spikegym import gym_encoder
 
-    gym_encoder._estimated_bounds.pop("CartPole-v1", None)
+    gym_encoder._estimated_bounds.pop("RandomWalk-v0", None)
     with caplog.at_level(logging.WARNING):
-        env = SpikeObservationWrapper(gym.make("CartPole-v1"), "sf")
-    assert "['x[1]', 'x[3]'] are unbounded" in caplog.text
-    assert np.all(np.isfinite(env.gym_encoder.encoder.high.numpy()))
+        env = SpikeObservationWrapper(gym.make("RandomWalk-v0"), "sf")
+    assert "['x[0]', 'x[1]'] are unbounded" in caplog.text
+    low, high = env.gym_encoder.bounds
+    assert np.all(np.isfinite(low)) and np.all(high > low)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        SpikeObservationWrapper(gym.make("RandomWalk-v0"), "sf")
+    assert "unbounded" not in caplog.text, "the estimate is warned about once per env id"
 
 
 def test_unbounded_features_without_an_env_id_raise() -> None:
