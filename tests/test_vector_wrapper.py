@@ -169,3 +169,26 @@ def test_sb3_make_vec_env_with_dummy_and_subproc(vec_env_cls: str) -> None:
         assert terminal_seen
     finally:
         vec_env.close()
+
+
+def test_discrete_observations_are_one_hot_in_the_vector_twin_too() -> None:
+    envs = SpikeObservationVectorWrapper(
+        gym.make_vec("FrozenLake-v1", 2, vectorization_mode="sync"), "rate", substeps=4, window=4
+    )
+    singles = [SpikeObservationWrapper(gym.make("FrozenLake-v1"), "rate", substeps=4, window=4) for _ in range(2)]
+    batch, _ = envs.reset(seed=0)
+    assert envs.single_observation_space.shape == (4, 16)
+    for i, env in enumerate(singles):
+        assert np.array_equal(batch[i], env.reset(seed=i)[0])
+        assert batch[i].sum(axis=0).tolist() == [4] + [0] * 15  # state 0, one-hot, held
+
+
+def test_batched_observations_of_the_wrong_shape_raise() -> None:
+    from spikegym.gym_encoder import GymnasiumEncoder
+
+    encoder = GymnasiumEncoder(gym.spaces.Box(-1, 1, (3,)), "sf", num_envs=2)
+    with pytest.raises(ValueError, match=r"observations have 3 values, but 2 envs with 3 features need 6"):
+        encoder.reset(np.zeros(3))
+    encoder.reset(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"restart must be a boolean array of shape \(2,\)"):
+        encoder.step(np.zeros((2, 3)), restart=np.array([1, 0]))
