@@ -124,6 +124,7 @@ class GymnasiumEncoder:
         self._linear = upsample == "linear"
         self._zero_nonfinite = nan_policy == "zero"
         self._signed = self.encoder.signed
+        self._fresh_stream = self.encoder.stream_state((1,))
 
     @property
     def n_channels(self) -> int:
@@ -349,10 +350,18 @@ class GymnasiumEncoder:
         return seeds[rows]
 
     def _restart(self, rows: np.ndarray, seed: StreamSeed) -> None:
-        """Replace the state of the streams ``rows`` by fresh streams."""
-        fresh = self.encoder.stream_state((len(rows),), self._stream_seeds(seed, rows))
-        for field, value in zip(self.state, fresh, strict=True):
-            field[rows] = value
+        """Replace the state of the streams ``rows`` by fresh streams.
+
+        A deterministic encoder's fresh stream does not depend on the seed: it
+        is copied from a template made once, the cheap path of autoresets.
+        """
+        if self.encoder.stochastic:
+            fresh = self.encoder.stream_state((len(rows),), self._stream_seeds(seed, rows))
+            for field, value in zip(self.state, fresh, strict=True):
+                field[rows] = value
+        else:
+            for field, value in zip(self.state, self._fresh_stream, strict=True):
+                field[rows] = value[0]
         self._steps[rows] = 0
 
     def _encode(self, x: np.ndarray, rows: slice | np.ndarray, state: Any, hold: np.ndarray) -> np.ndarray:

@@ -138,7 +138,10 @@ class SpikeObservationVectorWrapper(VectorWrapper, gym.utils.RecordConstructorAr
         self._spike_rngs = [np.random.default_rng() for _ in range(env.num_envs)]
         self._autoreset = np.zeros(env.num_envs, np.bool_)
 
-    def _stream_seeds(self, rows: np.ndarray) -> np.ndarray:
+    def _stream_seeds(self, rows: np.ndarray) -> np.ndarray | None:
+        """The next stream seed of each env in ``rows`` from its own generator (``None``: not needed)."""
+        if not self.gym_encoder.encoder.stochastic:
+            return None
         seeds = np.zeros(self.num_envs, np.int64)
         for i in rows:
             seeds[i] = _stream_seed(self._spike_rngs[i])

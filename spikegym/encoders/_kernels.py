@@ -119,13 +119,22 @@ def population_encode(u, centres, sigma, max_rate, accumulator, poisson, keys, s
             col = n * n_bins + b
             last = np.nan
             q = 0.0
+            acc = accumulator[col]
             for t in range(n_time):
                 x = u[t, n]
                 if x != last:
                     d = (x - centres[b]) / sigma[j]
                     q = max_rate[j] * np.exp(-0.5 * d * d)
                     last = x
-                spikes[t, col] = _fire(q, accumulator, col, poisson, keys[s], steps[s] + t, j * n_bins + b)
+                if poisson:
+                    fire = _uniform(keys[s], steps[s] + t, j * n_bins + b) < q
+                else:
+                    acc += q
+                    fire = acc >= 1.0
+                    if fire:
+                        acc -= 1.0
+                spikes[t, col] = 1 if fire else 0
+            accumulator[col] = acc
 
 
 @njit(cache=True)

@@ -22,6 +22,7 @@ range).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -123,6 +124,11 @@ class SpikeEncoder(nn.Module):
     @property
     def signed(self) -> bool:
         """Whether spikes take values in ``{-1, 0, 1}`` rather than ``{0, 1}``."""
+        return False
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the spikes depend on a seed (a stream's key), not only on the signal."""
         return False
 
     @property
@@ -277,7 +283,7 @@ class SpikeEncoder(nn.Module):
 
     def _initial_state_for(self, state_type: type[NamedTuple], batch_shape: tuple[int, ...]) -> Any:
         if state_type is self.state_type:
-            n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
+            n = math.prod(batch_shape) * self.n_features
             return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape)
         return self._initial_decode_state(None, batch_shape)
 
@@ -368,7 +374,7 @@ class SpikeEncoder(nn.Module):
         for the encoder's own seed.
         For the hot path of wrappers, with :meth:`stream_encode`.
         """
-        n = int(np.prod(batch_shape, dtype=np.int64)) * self.n_features
+        n = math.prod(batch_shape) * self.n_features
         return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape, seed)
 
     def stream_encode(self, scaled: np.ndarray, state: Any) -> np.ndarray:

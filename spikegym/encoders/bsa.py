@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -95,7 +96,7 @@ class BSAEncoder(MirroredEncoder):
         """Pending tail of a stream that held ``first`` (0.5 if unknown) forever before."""
         taps = self._np("taps")
         tail = 1.0 - np.cumsum(taps, axis=1)
-        level = np.full((int(np.prod(batch_shape, dtype=np.int64)) * self.n_features,), 0.5) if first is None else first
+        level = np.full((math.prod(batch_shape) * self.n_features,), 0.5) if first is None else first
         level = level.reshape(*batch_shape, self.n_features, 1)
         return BSAState((level * tail).astype(self.np_dtype))
 

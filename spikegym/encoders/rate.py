@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -56,7 +57,7 @@ def _stream_keys(seed: Seed | StreamSeeds, batch_shape: tuple[int, ...]) -> np.n
             raise ValueError(f"seeds must have the batch shape {batch_shape}, got shape {seeds.shape}")
         keys = [_stream_keys(_seed_value(s.item()), ()) for s in seeds.reshape(-1)]
         return np.asarray(keys, np.int64).reshape(batch_shape)
-    n = int(np.prod(batch_shape, dtype=np.int64))
+    n = math.prod(batch_shape)
     words = np.random.SeedSequence(_seed_value(seed)).generate_state(max(n, 1), np.uint64)[:n]
     return (words >> np.uint64(1)).astype(np.int64).reshape(batch_shape)
 
@@ -94,7 +95,11 @@ class RateCodedEncoder(SpikeEncoder):
         if not (seed is None or isinstance(seed, torch.Generator)):
             _seed_value(seed)
         self.seed = seed
-        self._channels = int(np.prod(self.spike_shape[1:], dtype=np.int64))
+        self._channels = math.prod(self.spike_shape[1:])
+
+    @property
+    def stochastic(self) -> bool:
+        return self.mode == "poisson"
 
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Seed = None) -> RateState:
         shape = (*batch_shape, *self.spike_shape)
