@@ -222,21 +222,17 @@ def population_encode_loop(enc: SpikeEncoder, rows: Rows) -> SpikeRows:
 
 
 def window_mean_loop(enc: SpikeEncoder, spikes: SpikeRows) -> Rows:
-    """Causal moving average over the last ``window`` steps (``_kernels.window_mean``)."""
-    window, n_cols = enc.window, len(spikes[0])
-    history = [[0] * n_cols for _ in range(window)]
+    """Causal moving average over each feature's last ``window[j]`` steps (``_kernels.window_mean``)."""
+    windows, n_cols = [int(w) for w in enc.window.tolist()], len(spikes[0])
+    channels = math.prod(enc.spike_shape[1:])
     r = array(_typecode(enc), [0.0])
     rates = []
-    for filled, row in enumerate(spikes):
-        slot = history[filled % window]
-        count = min(filled + 1, window)
+    for t in range(len(spikes)):
         out = []
-        for n, s in enumerate(row):
-            slot[n] = s
-            total = 0
-            for k in range(count):
-                total += history[k][n]
-            r[0] = total / count
+        for n in range(n_cols):
+            window = windows[(n // channels) % enc.n_features]
+            seen = spikes[max(0, t + 1 - window) : t + 1]
+            r[0] = sum(row[n] for row in seen) / len(seen)
             out.append(r[0])
         rates.append(out)
     return rates

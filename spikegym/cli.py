@@ -3,7 +3,8 @@
 ``spikegym demo`` encodes and decodes a CartPole-v1 trajectory with every
 encoder and prints the reconstruction error and the spike rate of each.
 ``spikegym score ENV_ID`` scores an env's encoder config the same way on a
-seeded random rollout, as the wrapper encodes it.
+seeded random rollout, as the wrapper encodes it; ``spikegym tune ENV_ID``
+tunes the encoders for an env and writes its config.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from spikegym import __version__
+from spikegym import __version__, tune_cli
 from spikegym.encoders import make, names
 
 
@@ -89,12 +90,12 @@ def score(env_id: str, config: str | None, n_steps: int, seed: int) -> None:
     from spikegym.configs import load_config
     from spikegym.gym_encoder import GymnasiumEncoder
     from spikegym.objectives import stream_scores
-    from spikegym.rollouts import record_random
+    from spikegym.rollouts import record
 
     loaded = load_config(config if config is not None else env_id)
     space = gym.make(env_id).observation_space
     encoder = GymnasiumEncoder(space, loaded, env_id=env_id)
-    scores = stream_scores(encoder, record_random(env_id, n_steps, seed))
+    scores = stream_scores(encoder, record(env_id, n_steps, seed))
     print(f"{env_id}: config {loaded.source} ({loaded.encoder}, T={encoder.substeps}, {encoder.n_channels} channels)")
     print(f"random-policy rollout of {n_steps} steps, seed {seed}")
     print(
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_parser.add_argument("--config", help="a .yaml config (default: the env's config in envs_configs/)")
     score_parser.add_argument("--steps", type=int, default=2000, help="observations to record (default 2000)")
     score_parser.add_argument("--seed", type=int, default=2, help="rollout seed (default 2)")
+    tune_cli.add_parser(commands)
     return parser
 
 
@@ -138,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = demo(args.env, args.steps, args.substeps, args.seed)
         _print_demo(rows, args.env, args.steps, args.substeps)
         return 0
+    if args.command == "tune":
+        return tune_cli.run(args, parser, sys.argv[1:] if argv is None else list(argv))
     if args.command == "score":
         if args.steps < 1:
             parser.error(f"--steps must be >= 1, got {args.steps}")

@@ -1,42 +1,148 @@
-"""Recorded observation trajectories: what encoders are scored and tuned on."""
+"""Recorded observation trajectories: what encoders are scored and tuned on.
+
+A :class:`Rollouts` is a list of episodes, each a float array ``(length, F)``
+of flattened observations (see :class:`~spikegym.scaling.ObservationLayout`),
+with the env id and feature names. Record one with a seeded random policy or
+any policy callable, split it by episode into tuning and held-out sets, and
+save or load it as ``.npz``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
+from tqdm.auto import tqdm
 
 from spikegym.encoders.base import check_int
 from spikegym.scaling import ObservationLayout
 
+Policy = Callable[[Any], Any]
+"""Maps a raw observation to an action."""
 
-def record_random(env_id: str, n_steps: int, seed: int = 0) -> list[np.ndarray]:
-    """Flattened observations of a seeded random-action rollout of a fresh ``env_id``, split by episode.
 
-    Returns one float array ``(length, F)`` per episode, ``n_steps``
-    observations in all (the last episode may be cut short). The env and its
-    action space are seeded with ``seed``, so the same call gives the same
-    trajectories.
+@dataclass(frozen=True)
+class Rollouts:
+    """Episodes of flattened observations from one env.
 
-    >>> episodes = record_random("CartPole-v1", 100, seed=0)
-    >>> sum(len(e) for e in episodes), episodes[0].shape[1]
-    (100, 4)
+    :param env_id: the env they were recorded from.
+    :param features: one name per feature.
+    :param episodes: one float array ``(length, F)`` per episode.
+    """
+
+    env_id: str
+    features: tuple[str, ...]
+    episodes: tuple[np.ndarray, ...]
+
+    @property
+    def n_steps(self) -> int:
+        """Observations in all episodes."""
+        return sum(len(episode) for episode in self.episodes)
+
+    def values(self) -> np.ndarray:
+        """All observations, episodes concatenated: ``(n_steps, F)``."""
+        return np.concatenate(self.episodes)
+
+    def split(self, held_out: float = 0.2, seed: int = 0) -> tuple[Rollouts, Rollouts]:
+        """Split by whole episodes into ``(tuning, held_out)``, shuffled with ``seed``.
+
+        The held-out set gets ``round(held_out * n_episodes)`` episodes, at
+        least one (and the tuning set keeps at least one); with a single
+        episode, its second part is held out instead.
+
+        >>> tuning, test = record("CartPole-v1", 300, seed=0).split(0.25)
+        >>> tuning.n_steps + test.n_steps
+        300
+        """
+        if not 0.0 < held_out < 1.0:
+            raise ValueError(f"held_out must be a fraction in (0, 1), got {held_out!r}")
+        episodes = self.episodes
+        if len(episodes) == 1:
+            cut = max(1, min(len(episodes[0]) - 1, round(len(episodes[0]) * (1.0 - held_out))))
+            first, second = episodes[0][:cut], episodes[0][cut:]
+            return self._with((first,)), self._with((second,))
+        order = np.random.default_rng(seed).permutation(len(episodes))
+        n_held = min(max(1, round(held_out * len(episodes))), len(episodes) - 1)
+        held = sorted(order[:n_held].tolist())
+        kept = sorted(order[n_held:].tolist())
+        return self._with(tuple(episodes[i] for i in kept)), self._with(tuple(episodes[i] for i in held))
+
+    def _with(self, episodes: tuple[np.ndarray, ...]) -> Rollouts:
+        return Rollouts(self.env_id, self.features, episodes)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the episodes to a ``.npz`` file; an existing file is never overwritten."""
+        target = Path(path)
+        if target.exists():
+            raise FileExistsError(f"{target} exists; choose another path or delete it first")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"episode_{i}": episode for i, episode in enumerate(self.episodes)}
+        np.savez_compressed(target, env_id=self.env_id, features=np.array(self.features), **arrays)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Rollouts:
+        """Read episodes written by :meth:`save`."""
+        with np.load(Path(path)) as data:
+            if "env_id" not in data or "features" not in data:
+                raise ValueError(f"{path} is not a spikegym rollouts file (no env_id/features arrays)")
+            count = sum(1 for key in data.files if key.startswith("episode_"))
+            episodes = tuple(np.asarray(data[f"episode_{i}"], np.float64) for i in range(count))
+            return cls(str(data["env_id"]), tuple(str(f) for f in data["features"]), episodes)
+
+
+def record(
+    env_id: str,
+    n_steps: int,
+    seed: int = 0,
+    policy: Policy | None = None,
+    progress: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Rollouts:
+    """Record ``n_steps`` observations of a fresh ``env_id``, split by episode.
+
+    :param policy: maps each raw observation to an action; default a random
+        policy, the env's action space seeded with ``seed``.
+    :param seed: seeds the env's first reset (and the random policy), so the
+        same call gives the same trajectories.
+    :param progress: show a progress bar (for long recordings).
+
+    >>> rollouts = record("CartPole-v1", 100, seed=0)
+    >>> rollouts.n_steps, rollouts.features
+    (100, ('x[0]', 'x[1]', 'x[2]', 'x[3]'))
     """
     check_int("n_steps", n_steps, 1)
-    env = gym.make(env_id)
+    env = gym.make(env_id, **(env_kwargs or {}))
     layout = ObservationLayout.of(env.observation_space)
     env.action_space.seed(seed)
+    act = policy if policy is not None else (lambda _: env.action_space.sample())
     observation, _ = env.reset(seed=seed)
     episodes: list[np.ndarray] = []
     current: list[np.ndarray] = []
-    for step in range(n_steps):
-        current.append(layout.flatten(observation))
-        if step == n_steps - 1:
-            break
-        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            episodes.append(np.stack(current))
-            current = []
-            observation, _ = env.reset()
+    with tqdm(total=n_steps, disable=not progress, desc=f"recording {env_id}", unit="step") as bar:
+        for step in range(n_steps):
+            current.append(layout.flatten(observation))
+            bar.update()
+            if step == n_steps - 1:
+                break
+            observation, _, terminated, truncated, _ = env.step(act(observation))
+            if terminated or truncated:
+                episodes.append(np.stack(current))
+                current = []
+                observation, _ = env.reset()
     episodes.append(np.stack(current))
     env.close()
-    return episodes
+    return Rollouts(env_id, layout.names, tuple(episodes))
+
+
+def as_episodes(data: Rollouts | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Episodes as a list of float arrays ``(length, F)``, from rollouts or a sequence of arrays."""
+    episodes = data.episodes if isinstance(data, Rollouts) else data
+    checked = [np.asarray(episode, np.float64) for episode in episodes]
+    if not checked or any(episode.ndim != 2 or len(episode) == 0 for episode in checked):
+        raise ValueError("episodes must be a non-empty sequence of non-empty (length, F) arrays")
+    return checked

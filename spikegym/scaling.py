@@ -123,22 +123,17 @@ class ObservationLayout:
         return flat.reshape(n_envs, self.n_features)
 
 
-def rollout_bounds(
-    env_id: str,
-    n_steps: int = 2000,
-    seed: int = 0,
-    quantiles: tuple[float, float] = (0.005, 0.995),
-    margin: float = 0.1,
+def robust_bounds(
+    values: np.ndarray, quantiles: tuple[float, float] = (0.005, 0.995), margin: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature bounds estimated from a seeded random-action rollout of a fresh ``env_id``.
+    """Per-feature bounds of recorded ``values`` ``(n, F)``: the ``quantiles`` (not the extremes of
+    one batch), widened by ``margin`` times their spread on each side. Constant features get a
+    unit-wide range around their value.
 
-    Robust: the ``quantiles`` of the recorded values (not the extremes of one
-    batch), widened by ``margin`` times their spread on each side. Constant
-    features get a unit-wide range around their value.
+    >>> low, high = robust_bounds(np.array([[0.0], [1.0], [2.0]]), quantiles=(0.0, 1.0))
+    >>> low.tolist(), high.tolist()
+    ([-0.2], [2.2])
     """
-    from spikegym.rollouts import record_random
-
-    values = np.concatenate(record_random(env_id, n_steps, seed))
     low, high = np.quantile(values, quantiles, axis=0)
     spread = high - low
     constant = spread <= 0
@@ -146,3 +141,16 @@ def rollout_bounds(
     low[constant] -= 0.5
     high[constant] += 0.5
     return low, high
+
+
+def rollout_bounds(
+    env_id: str,
+    n_steps: int = 2000,
+    seed: int = 0,
+    quantiles: tuple[float, float] = (0.005, 0.995),
+    margin: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature :func:`robust_bounds` of a seeded random-action rollout of a fresh ``env_id``."""
+    from spikegym.rollouts import record
+
+    return robust_bounds(record(env_id, n_steps, seed).values(), quantiles, margin)

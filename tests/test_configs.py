@@ -14,7 +14,7 @@ import spikegym
 from spikegym.configs import SHIPPED_DIR, ConfigError, EncoderConfig, find_config, load_config
 from spikegym.gym_encoder import GymnasiumEncoder
 from spikegym.objectives import stream_scores
-from spikegym.rollouts import record_random
+from spikegym.rollouts import record
 from spikegym.wrappers import SpikeObservationWrapper
 
 CARTPOLE = SHIPPED_DIR / "CartPole-v1.yaml"
@@ -30,18 +30,29 @@ def write(tmp_path: Path, data: object) -> Path:
     return path
 
 
-def test_the_shipped_cartpole_config_loads_and_reproduces_its_scores() -> None:
-    config = load_config("CartPole-v1")
-    assert config.source == CARTPOLE.resolve() or config.source.resolve() == CARTPOLE.resolve()
-    assert config.encoder == "population" and config.n_features == 4
-    # The provenance's command: `spikegym score CartPole-v1 --steps 2000 --seed 2`.
-    assert config.provenance["command"] == "spikegym score CartPole-v1 --steps 2000 --seed 2"
-    encoder = GymnasiumEncoder(gym.make("CartPole-v1").observation_space, config, env_id="CartPole-v1")
-    scores = stream_scores(encoder, record_random("CartPole-v1", 2000, seed=2))
+SHIPPED = sorted(path.stem for path in SHIPPED_DIR.glob("*.yaml"))
+
+
+def test_configs_ship_for_the_classic_suite() -> None:
+    expected = {"Acrobot-v1", "CartPole-v1", "LunarLander-v3", "MountainCar-v0", "MountainCarContinuous-v0"}
+    assert expected | {"Pendulum-v1"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_a_shipped_config_reproduces_its_held_out_score_through_the_wrapper(env_id: str) -> None:
+    """Re-record the rollouts its provenance command tuned on and score the held-out episodes as the wrapper does."""
+    from spikegym.cli import build_parser
+
+    config = load_config(env_id)
+    assert config.provenance["method"] == "spikegym tune" and config.env_id == env_id
+    command = build_parser().parse_args(config.provenance["command"].split()[1:])
+    assert command.command == "tune" and command.env_id == env_id
+    _, held_out = record(env_id, command.steps, seed=command.seed).split(command.held_out, seed=command.seed)
+    encoder = GymnasiumEncoder(gym.make(env_id).observation_space, config, env_id=env_id)
+    scores = stream_scores(encoder, held_out)
     recorded = config.provenance["scores"]
-    assert scores.nrmse == pytest.approx(recorded["nrmse"], abs=1e-4)
-    assert scores.mae == pytest.approx(recorded["mae"], abs=1e-4)
-    assert scores.spike_rate == pytest.approx(recorded["spike_rate"], abs=1e-3)
+    assert scores.nrmse == pytest.approx(recorded["held_out_nrmse"], abs=2e-6)
+    assert scores.spike_rate == pytest.approx(recorded["held_out_spike_rate"], abs=2e-6)
 
 
 def test_round_trip_through_yaml(tmp_path: Path) -> None:
@@ -144,9 +155,10 @@ def test_the_wrapper_takes_a_config_by_env_id_path_or_object() -> None:
 
 
 def test_arguments_override_the_config() -> None:
+    config = load_config("CartPole-v1")
     env = SpikeObservationWrapper(gym.make("CartPole-v1"), "CartPole-v1", substeps=4, n_bins=5)
     assert env.observation_space.shape == (4, 20)
-    assert env.gym_encoder.encoder.max_rate.tolist() == [0.5] * 4
+    assert env.gym_encoder.encoder.max_rate.tolist() == pytest.approx(config.params["max_rate"])
 
 
 def test_config_bounds_come_before_a_rollout_estimate(caplog: pytest.LogCaptureFixture) -> None:

@@ -157,3 +157,24 @@ def test_population_poisson_is_seeded() -> None:
     a, _ = make("population", 2, mode="poisson", seed=4).encode(signal)
     b, _ = make("population", 2, mode="poisson", seed=4).encode(signal)
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["rate", "population"])
+def test_per_feature_decoder_windows_equal_one_encoder_per_feature(name: str) -> None:
+    signal = torch.rand(60, 2, 3)
+    windows = [3, 8, 17]
+    together = make(name, 3, window=windows)
+    spikes, _ = together.encode(signal)
+    decoded, _ = together.decode(spikes)
+    for j, window in enumerate(windows):
+        alone = make(name, 1, window=window)
+        alone_decoded, _ = alone.decode(spikes[:, :, j : j + 1])
+        assert torch.allclose(decoded[..., j : j + 1], alone_decoded)
+
+
+def test_windows_must_be_whole_numbers_one_per_feature() -> None:
+    assert RateEncoder(2, window=[4.0, 6]).window.tolist() == [4, 6]
+    with pytest.raises(ValueError, match=r"window must be an integer or one per feature \(n_features=2\)"):
+        RateEncoder(2, window=[4, 5, 6])
+    with pytest.raises(TypeError, match=r"window must be an integer, got 2\.5"):
+        RateEncoder(2, window=[4, 2.5])

@@ -49,16 +49,22 @@ def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--steps must be >= 1, got 0" in capsys.readouterr().err
 
 
-def test_score_prints_the_shipped_configs_scores(capsys: pytest.CaptureFixture[str]) -> None:
-    from spikegym.configs import load_config
+def test_score_prints_the_wrappers_scores_of_the_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
+    import gymnasium as gym
 
-    assert main(["score", "CartPole-v1", "--steps", "2000", "--seed", "2"]) == 0
+    from spikegym.configs import load_config
+    from spikegym.gym_encoder import GymnasiumEncoder
+    from spikegym.objectives import stream_scores
+    from spikegym.rollouts import record
+
+    assert main(["score", "CartPole-v1", "--steps", "500", "--seed", "2"]) == 0
     out = capsys.readouterr().out
-    recorded = load_config("CartPole-v1").provenance["scores"]
-    assert f"NRMSE {recorded['nrmse']:.4f}" in out
+    encoder = GymnasiumEncoder(gym.make("CartPole-v1").observation_space, load_config("CartPole-v1"))
+    expected = stream_scores(encoder, record("CartPole-v1", 500, seed=2))
+    assert f"NRMSE {expected.nrmse:.4f}" in out and f"spikes/feature/step {expected.spike_rate:.3f}" in out
     assert "NRMSE per feature: x[0]" in out
 
 
 def test_score_of_an_env_without_config_says_where_it_looked() -> None:
-    with pytest.raises(FileNotFoundError, match="no config for env 'Acrobot-v1'"):
-        main(["score", "Acrobot-v1"])
+    with pytest.raises(FileNotFoundError, match="no config for env 'FrozenLake-v1'"):
+        main(["score", "FrozenLake-v1"])

@@ -138,26 +138,30 @@ def population_encode(u, centres, sigma, max_rate, accumulator, poisson, keys, s
 
 
 @njit(cache=True)
-def window_mean(spikes, history, filled, out):
-    """Causal moving average of spikes over the last ``history.shape[0]`` steps.
+def window_mean(spikes, history, filled, windows, channels, out):
+    """Causal moving average of each column's spikes over its feature's last ``windows[j]`` steps.
 
-    ``history`` is a ring buffer of the last window's spikes, written at
-    ``filled % window``; before the window is full the mean is over the steps
-    seen so far. Returns the new ``filled`` count.
+    Column ``n`` belongs to feature ``(n // channels) % F``. ``history`` is a
+    ring buffer of the last ``max(windows)`` steps' spikes, written at
+    ``filled % size``; before a window is full the mean is over the steps seen
+    so far. Returns the new ``filled`` count.
     """
     n_time, n_cols = spikes.shape
-    window = history.shape[0]
+    size = history.shape[0]
+    n_features = windows.shape[0]
     totals = np.zeros(n_cols, np.int64)
-    for k in range(window):
-        for n in range(n_cols):
-            totals[n] += history[k, n]
+    for n in range(n_cols):
+        w = windows[(n // channels) % n_features]
+        for k in range(min(filled, w)):
+            totals[n] += history[(filled - 1 - k) % size, n]
     for t in range(n_time):
-        slot = filled % window
-        count = min(filled + 1, window)
+        slot = filled % size
         for n in range(n_cols):
-            totals[n] += spikes[t, n] - history[slot, n]
+            w = windows[(n // channels) % n_features]
+            leaving = history[(filled - w) % size, n] if filled >= w else 0
+            totals[n] += spikes[t, n] - leaving
             history[slot, n] = spikes[t, n]
-            out[t, n] = totals[n] / count
+            out[t, n] = totals[n] / min(filled + 1, w)
         filled += 1
     return filled
 

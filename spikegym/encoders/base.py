@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from spikegym.encoders import _kernels
+from spikegym.encoders.search import SearchSpace, SignalStats
 
 ArrayLike = torch.Tensor | np.ndarray
 FeatureValues = float | Sequence[float] | np.ndarray | torch.Tensor
@@ -138,6 +139,21 @@ class SpikeEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}"
+
+    # ---------------------------------------------------------------- tuning
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """The per-feature parameters the tuner searches, with ranges scaled to a signal's ``stats``.
+
+        ``fixed`` are the parameters held fixed while tuning (which some
+        ranges depend on, e.g. the number of population bins).
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def tuning_defaults(cls, substeps: int) -> dict[str, Any]:
+        """Parameters held fixed while tuning unless the user sets them (``substeps`` is ``T``)."""
+        return {}
 
     # --------------------------------------------------------------- scaling
     def _check_bounds(self) -> None:

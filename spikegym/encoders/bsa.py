@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_int, feature_values
+from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
 class BSAState(NamedTuple):
@@ -91,6 +92,15 @@ class BSAEncoder(MirroredEncoder):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, order={self.order}"
+
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """Threshold up to the typical change between observations; filter cutoff in [0.01, 0.49]."""
+        ones = np.ones_like(stats.step_change)
+        return {
+            "threshold": SearchRange(1e-3 * stats.step_change, np.maximum(stats.step_change, 0.05)).clipped(1e-5, 0.5),
+            "cutoff": SearchRange(0.01 * ones, 0.49 * ones),
+        }
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> BSAState:
         """Pending tail of a stream that held ``first`` (0.5 if unknown) forever before."""

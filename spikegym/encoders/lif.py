@@ -9,6 +9,7 @@ import torch
 
 from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
+from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
 class LIFState(NamedTuple):
@@ -79,6 +80,17 @@ class LIFEncoder(MirroredEncoder):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, initial={'first' if self.initial is None else 'given'}"
+
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """Threshold from a tenth to ten times the typical change between observations; beta in [0.5, 1]."""
+        ones = np.ones_like(stats.step_change)
+        return {
+            "threshold": SearchRange(stats.step_change / 10, np.maximum(10 * stats.step_change, 0.05)).clipped(
+                1e-3, 0.5
+            ),
+            "beta": SearchRange(0.5 * ones, ones, log=False),
+        }
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         shape = (*batch_shape, self.n_features)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, check_int, feature_values
-from spikegym.encoders.rate import RateCodedEncoder, Seed
+from spikegym.encoders.rate import RateCodedEncoder, Seed, window_range
+from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
 class PopulationEncoder(RateCodedEncoder):
@@ -33,7 +35,7 @@ class PopulationEncoder(RateCodedEncoder):
         spacing between centres.
     :param mode: ``"deterministic"`` or ``"poisson"``.
     :param max_rate: per-feature spike probability at a field's centre, in (0, 1].
-    :param window: decoder moving-average window in steps.
+    :param window: decoder moving-average window in steps, per feature.
     :param seed: Poisson stream seed (see :class:`RateEncoder`).
 
     >>> import torch
@@ -55,7 +57,7 @@ class PopulationEncoder(RateCodedEncoder):
         sigma: FeatureValues | None = None,
         mode: Literal["deterministic", "poisson"] = "deterministic",
         max_rate: FeatureValues = 1.0,
-        window: int = 16,
+        window: int | Sequence[int] = 16,
         seed: Seed = None,
         *,
         low: FeatureValues = 0.0,
@@ -73,7 +75,7 @@ class PopulationEncoder(RateCodedEncoder):
         return (self.n_features, self.n_bins)
 
     def extra_repr(self) -> str:
-        return f"n_features={self.n_features}, n_bins={self.n_bins}, mode={self.mode!r}, window={self.window}"
+        return f"n_features={self.n_features}, n_bins={self.n_bins}, mode={self.mode!r}, window={self.window.tolist()}"
 
     def _fire(
         self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
@@ -89,6 +91,18 @@ class PopulationEncoder(RateCodedEncoder):
             steps,
             spikes,
         )
+
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """Field width from a quarter to twice the spacing of the ``n_bins`` centres; peak rate in [0.05, 1];
+        decoder window from one to eight observations' steps."""
+        ones = np.ones_like(stats.step_change)
+        spacing = 1.0 / (int(fixed.get("n_bins", 8)) - 1)
+        return {
+            "sigma": SearchRange(0.25 * spacing * ones, 2 * spacing * ones),
+            "max_rate": SearchRange(0.05 * ones, ones),
+            "window": window_range(stats),
+        }
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
         centres = self._np("centres")

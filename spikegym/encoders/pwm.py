@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
+from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
 class PWMState(NamedTuple):
@@ -86,6 +87,12 @@ class PWMEncoder(MirroredEncoder):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, bipolar={self.bipolar}"
+
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """Carrier frequency from one period per 8 observations to the maximum, 0.5 per step."""
+        ones = np.ones_like(stats.step_change)
+        return {"frequency": SearchRange(ones / (8 * stats.substeps), 0.5 * ones).clipped(1e-3, 0.5)}
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> PWMState:
         shape = (*batch_shape, self.n_features)

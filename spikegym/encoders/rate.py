@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels
 from spikegym.encoders.base import FeatureValues, SpikeEncoder, check_choice, check_int, feature_values
+from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 Seed = int | torch.Generator | None
 StreamSeeds = np.ndarray | list[int] | tuple[int, ...]
@@ -29,7 +31,8 @@ class RateState(NamedTuple):
 
 
 class RateDecodeState(NamedTuple):
-    """Decoder state of a rate-coded encoder: the last ``window`` spikes and how many steps were seen."""
+    """Decoder state of a rate-coded encoder: the spikes of the last ``max(window)`` steps and how many steps
+    were seen."""
 
     history: torch.Tensor
     filled: torch.Tensor
@@ -62,6 +65,23 @@ def _stream_keys(seed: Seed | StreamSeeds, batch_shape: tuple[int, ...]) -> np.n
     return (words >> np.uint64(1)).astype(np.int64).reshape(batch_shape)
 
 
+def window_range(stats: SignalStats) -> SearchRange:
+    """The decoder window's search range: ``substeps`` to eight times that, in steps."""
+    ones = np.ones_like(stats.step_change)
+    return SearchRange(stats.substeps * ones, 8 * stats.substeps * ones, log=True, integer=True)
+
+
+def _windows(window: int | Sequence[int], n_features: int) -> torch.Tensor:
+    """Per-feature decoder windows as an int64 tensor, each an integer >= 1 (integral floats accepted)."""
+    if isinstance(window, torch.Tensor | np.ndarray):
+        window = window.tolist()
+    values = list(window) if isinstance(window, Sequence) else [window] * n_features
+    if len(values) != n_features:
+        raise ValueError(f"window must be an integer or one per feature (n_features={n_features}), got {window!r}")
+    whole = [int(w) if isinstance(w, float) and w.is_integer() else w for w in values]
+    return torch.tensor([check_int("window", w, 1) for w in whole], dtype=torch.int64)
+
+
 class RateCodedEncoder(SpikeEncoder):
     """Shared machinery of the rate and population encoders.
 
@@ -80,7 +100,7 @@ class RateCodedEncoder(SpikeEncoder):
         *,
         mode: Literal["deterministic", "poisson"],
         max_rate: FeatureValues,
-        window: int,
+        window: int | Sequence[int],
         seed: Seed,
         low: FeatureValues,
         high: FeatureValues,
@@ -91,11 +111,12 @@ class RateCodedEncoder(SpikeEncoder):
         self.register_buffer(
             "max_rate", feature_values("max_rate", max_rate, n_features, "in (0, 1]", lambda v: (v > 0) & (v <= 1))
         )
-        self.window = check_int("window", window, 1)
+        self.register_buffer("window", _windows(window, n_features))
         if not (seed is None or isinstance(seed, torch.Generator)):
             _seed_value(seed)
         self.seed = seed
         self._channels = math.prod(self.spike_shape[1:])
+        self._window_size = int(self.window.max())
 
     @property
     def stochastic(self) -> bool:
@@ -110,7 +131,7 @@ class RateCodedEncoder(SpikeEncoder):
         return RateState(np.full(shape, 0.5, self.np_dtype), np.zeros(batch_shape, np.int64), keys)
 
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> RateDecodeState:
-        history = np.zeros((self.window, *batch_shape, *self.spike_shape), np.int8)
+        history = np.zeros((self._window_size, *batch_shape, *self.spike_shape), np.int8)
         return RateDecodeState(history, np.array(0, np.int64))
 
     def _encode(self, u: np.ndarray, state: RateState) -> np.ndarray:
@@ -123,8 +144,9 @@ class RateCodedEncoder(SpikeEncoder):
 
     def _decode(self, spikes: np.ndarray, state: RateDecodeState) -> np.ndarray:
         rates = np.empty(spikes.shape, self.np_dtype)
-        history = state.history.reshape(self.window, -1)
-        state.filled[...] = _kernels.window_mean(spikes, history, int(state.filled), rates)
+        history = state.history.reshape(self._window_size, -1)
+        filled = _kernels.window_mean(spikes, history, int(state.filled), self._np("window"), self._channels, rates)
+        state.filled[...] = filled
         by_channel = rates.reshape(spikes.shape[0], -1, self.n_features, self._channels)
         return self._from_rates(by_channel).reshape(spikes.shape[0], -1)
 
@@ -158,7 +180,7 @@ class RateEncoder(RateCodedEncoder):
     :param exc_inh: signed spikes around the middle of the range: excitatory
         (+1) above, inhibitory (-1) below, at a rate growing with the distance.
     :param inverted: code ``1 - x`` instead of ``x`` (low values fire most).
-    :param window: decoder moving-average window in steps.
+    :param window: decoder moving-average window in steps, per feature.
     :param seed: Poisson stream seed.
 
     >>> import torch
@@ -177,7 +199,7 @@ class RateEncoder(RateCodedEncoder):
         max_rate: FeatureValues = 1.0,
         exc_inh: bool = False,
         inverted: bool = False,
-        window: int = 16,
+        window: int | Sequence[int] = 16,
         seed: Seed = None,
         *,
         low: FeatureValues = 0.0,
@@ -194,7 +216,7 @@ class RateEncoder(RateCodedEncoder):
     def extra_repr(self) -> str:
         return (
             f"n_features={self.n_features}, mode={self.mode!r}, exc_inh={self.exc_inh}, "
-            f"inverted={self.inverted}, window={self.window}"
+            f"inverted={self.inverted}, window={self.window.tolist()}"
         )
 
     def _fire(
@@ -211,6 +233,12 @@ class RateEncoder(RateCodedEncoder):
             steps,
             spikes,
         )
+
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """Peak spike probability in [0.05, 1]; decoder window from one to eight observations' steps."""
+        ones = np.ones_like(stats.step_change)
+        return {"max_rate": SearchRange(0.05 * ones, ones), "window": window_range(stats)}
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
         u = rates[..., 0] / self._np("max_rate")

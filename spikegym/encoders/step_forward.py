@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
 from spikegym.encoders.base import FeatureValues
 from spikegym.encoders.lif import LIFEncoder
+from spikegym.encoders.search import SearchSpace, SignalStats
 
 
 class StepForwardState(NamedTuple):
@@ -51,3 +52,8 @@ class StepForwardEncoder(LIFEncoder):
         high: FeatureValues = 1.0,
     ) -> None:
         super().__init__(n_features, threshold=threshold, beta=1.0, initial=initial, low=low, high=high)
+
+    @classmethod
+    def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
+        """Threshold from a tenth to ten times the typical change between observations."""
+        return {"threshold": super().search_space(stats, **fixed)["threshold"]}
