@@ -9,11 +9,10 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from spikegym._block_kernels import scale_block, spike_channels
 from spikegym.configs import ConfigError, EncoderConfig, find_config, is_config_path, load_config
-from spikegym.encoders import ALIASES, RateCodedEncoder, SpikeEncoder, make, names
+from spikegym.encoders import ALIASES, SpikeEncoder, make, names
 from spikegym.encoders.base import check_choice, check_int
 from spikegym.scaling import ObservationLayout, rollout_bounds
 
@@ -320,12 +319,9 @@ class GymnasiumEncoder:
                 f"blocks must have shape (N, {self.substeps}, {self.n_channels}), got shape {blocks.shape}"
             )
         flat = blocks.reshape(-1, self.n_channels).astype(np.int8)
-        spikes = flat[:, 0::2] - flat[:, 1::2] if self._signed else flat
-        spikes = spikes.reshape(-1, *self.encoder.spike_shape)
-        middle = torch.from_numpy(0.5 * (self._low + self._high)).to(self.encoder.low.dtype)
-        start = None if isinstance(self.encoder, RateCodedEncoder) else self.encoder.initial_decode_state(middle)
-        decoded, _ = self.encoder.decode(torch.from_numpy(np.ascontiguousarray(spikes)), start)
-        return decoded.double().numpy()[self.substeps - 1 :: self.substeps]
+        spikes = np.ascontiguousarray(flat[:, 0::2] - flat[:, 1::2] if self._signed else flat)
+        scaled = self.encoder.stream_decode(spikes, self.encoder.stream_decode_state(), self.substeps)
+        return scaled * (self._high - self._low) + self._low
 
     # ------------------------------------------------------------ internals
     def _check_mask(self, name: str, mask: np.ndarray) -> np.ndarray:

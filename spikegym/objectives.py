@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from spikegym.encoders import RateCodedEncoder, encoder_class, make
+from spikegym.encoders import encoder_class, make
 from spikegym.encoders.search import SearchSpace, SignalStats
 from spikegym.gym_encoder import GymnasiumEncoder
 from spikegym.rollouts import Rollouts, as_episodes
@@ -195,16 +195,14 @@ class CandidateScorer:
             signal = np.tile(blocks, (1, 1, n_candidates))
             state = encoder.stream_state((n_episodes,), np.arange(n_episodes))
             raw = encoder.stream_encode(signal.reshape(len(signal), -1), state)
-            raw = raw.reshape(len(signal), n_episodes, width, *encoder.spike_shape[1:])
-            start = None
-            if not isinstance(encoder, RateCodedEncoder):
-                start = encoder.initial_decode_state(torch.full((n_episodes, width), 0.5, dtype=encoder.low.dtype))
-            recon, _ = encoder.decode(torch.from_numpy(raw), start)
-            ends = recon.numpy()[self.substeps - 1 :: self.substeps].reshape(n_steps, n_episodes, *shape)
+            decoded = encoder.stream_decode(raw, encoder.stream_decode_state((n_episodes,)), self.substeps)
+            ends = decoded.reshape(n_steps, n_episodes, *shape)
             error = (ends - targets[:, :, None, :]) * valid[:, :, None, None]
             squared += (error**2).sum(axis=(0, 1))
             absolute += np.abs(error).sum(axis=(0, 1))
-            counts = np.abs(raw.reshape(n_steps, self.substeps, n_episodes, *shape, -1)).sum(axis=(1, -1))
+            counts = np.abs(raw.reshape(n_steps, self.substeps, n_episodes, *shape, -1)).sum(
+                axis=(1, -1), dtype=np.int64
+            )
             spikes += (counts * valid[:, :, None, None]).sum(axis=(0, 1))
             steps += int(valid.sum())
         return CandidateScores(squared / steps, absolute / steps, spikes / steps)

@@ -209,3 +209,69 @@ def test_the_tune_command_refuses_bad_input_before_any_work(
         main(["tune", *arguments, "--no-progress"])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_tune_all_prints_a_row_per_encoder_and_writes_the_best(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spikegym.cli import main
+    from spikegym.configs import load_config
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["tune", "CartPole-v1", "--trials", "12", "--steps", "600", "--no-progress", "--bounds", "data"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.split()[:1] and line.split()[0] in ENCODER_NAMES
+    }
+    assert sorted(rows) == ENCODER_NAMES
+    best = [name for name, row in rows.items() if row[-1] == "*"]
+    assert len(best) == 1
+    config = load_config(tmp_path / "envs_configs" / "CartPole-v1.yaml")
+    assert config.encoder == best[0]
+    assert config.provenance["command"] == "spikegym " + " ".join(argv)
+    assert config.provenance["trials"] == 12 and config.provenance["seed"] == 0
+    assert {"held_out_nrmse", "held_out_spike_rate"} <= set(config.provenance["scores"])
+
+
+def test_max_spike_rate_restricts_the_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spikegym.cli import main
+    from spikegym.configs import load_config
+
+    out_path = tmp_path / "c.yaml"
+    argv = ["tune", "CartPole-v1", "--trials", "12", "--steps", "600", "--no-progress", "--output", str(out_path)]
+    assert main([*argv, "--max-spike-rate", "1.0"]) == 0
+    out = capsys.readouterr().out
+    chosen = load_config(out_path)
+    best_row = next(line.split() for line in out.splitlines() if line.endswith(" *"))
+    assert best_row[0] == chosen.encoder and float(best_row[2]) <= 1.0
+    with pytest.raises(SystemExit):
+        main([*argv, "--force", "--max-spike-rate", "0.0001"])
+    assert "no encoder reaches --max-spike-rate" in capsys.readouterr().err
+
+
+def test_force_keeps_the_previous_config_as_bak(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spikegym.cli import main
+    from spikegym.configs import load_config
+
+    out_path = tmp_path / "c.yaml"
+    argv = ["tune", "CartPole-v1", "--trials", "8", "--steps", "400", "--no-progress", "--output", str(out_path)]
+    assert main([*argv, "--encoder", "sf"]) == 0
+    with pytest.raises(SystemExit):
+        main([*argv, "--encoder", "lif"])
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert load_config(out_path).encoder == "step_forward"
+    assert main([*argv, "--encoder", "lif", "--force"]) == 0
+    assert load_config(out_path).encoder == "lif"
+    assert load_config(tmp_path / "c.yaml.bak").encoder == "step_forward"
+
+
+def test_pareto_tuning_with_a_plot(tmp_path: Path) -> None:
+    from spikegym.cli import main
+
+    plot = tmp_path / "tune.png"
+    argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "16", "--steps", "400", "--pareto"]
+    assert main([*argv, "--no-progress", "--output", str(tmp_path / "c.yaml"), "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -150,18 +150,24 @@ def window_mean(spikes, history, filled, windows, channels, out):
     size = history.shape[0]
     n_features = windows.shape[0]
     totals = np.zeros(n_cols, np.int64)
+    column_windows = np.empty(n_cols, np.int64)
     for n in range(n_cols):
         w = windows[(n // channels) % n_features]
+        column_windows[n] = w
         for k in range(min(filled, w)):
             totals[n] += history[(filled - 1 - k) % size, n]
     for t in range(n_time):
         slot = filled % size
         for n in range(n_cols):
-            w = windows[(n // channels) % n_features]
-            leaving = history[(filled - w) % size, n] if filled >= w else 0
-            totals[n] += spikes[t, n] - leaving
-            history[slot, n] = spikes[t, n]
-            out[t, n] = totals[n] / min(filled + 1, w)
+            w = column_windows[n]
+            leaving = 0
+            if filled >= w:
+                old = slot - w
+                leaving = history[old + size if old < 0 else old, n]
+            s = spikes[t, n]
+            totals[n] += s - leaving
+            history[slot, n] = s
+            out[t, n] = totals[n] / (filled + 1 if filled < w else w)
         filled += 1
     return filled
 

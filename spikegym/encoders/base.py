@@ -393,6 +393,20 @@ class SpikeEncoder(nn.Module):
         n = math.prod(batch_shape) * self.n_features
         return self._initial_state(np.full(n, 0.5, self.np_dtype), batch_shape, seed)
 
+    def stream_decode_state(self, batch_shape: tuple[int, ...] = ()) -> Any:
+        """Decoder state as numpy arrays matching :meth:`stream_state` (the same mid-range start)."""
+        n = math.prod(batch_shape) * self.n_features
+        return self._initial_decode_state(np.full(n, 0.5, self.np_dtype), batch_shape)
+
+    def stream_decode(self, spikes: np.ndarray, state: Any, stride: int = 1) -> np.ndarray:
+        """The scaled signal decoded from flat spikes ``(T, N * channels)``, updating ``state`` in place,
+        at steps ``stride - 1, 2 * stride - 1, ...`` only (``(T // stride, N)``).
+
+        No validation, like :meth:`stream_encode`; a ``stride`` of ``substeps``
+        gives one value per observation, at the end of its block.
+        """
+        return self._decode(spikes, state, stride)
+
     def stream_encode(self, scaled: np.ndarray, state: Any) -> np.ndarray:
         """Spikes ``(T, N * channels)`` for a scaled ``(T, N)`` array, updating ``state`` in place.
 
@@ -415,8 +429,8 @@ class SpikeEncoder(nn.Module):
         """Spikes ``(T, N * prod(spike_shape[1:]))`` for the scaled signal ``u`` ``(T, N)``."""
         raise NotImplementedError
 
-    def _decode(self, spikes: np.ndarray, state: Any) -> np.ndarray:
-        """The scaled signal ``(T, N)`` for flattened spikes."""
+    def _decode(self, spikes: np.ndarray, state: Any, stride: int = 1) -> np.ndarray:
+        """The scaled signal for flattened spikes at every ``stride``-th step: ``(T // stride, N)``."""
         raise NotImplementedError
 
 
@@ -451,10 +465,10 @@ class MirroredEncoder(SpikeEncoder):
         self._run(u, spikes, state, np.empty(u.shape, self.np_dtype), encode=True)
         return spikes
 
-    def _decode(self, spikes: np.ndarray, state: Any) -> np.ndarray:
+    def _decode(self, spikes: np.ndarray, state: Any, stride: int = 1) -> np.ndarray:
         recon = np.empty(spikes.shape, self.np_dtype)
         self._run(recon, spikes, state, recon, encode=False)
-        return recon
+        return recon if stride == 1 else recon[stride - 1 :: stride]
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         """State arrays for a stream starting at the scaled ``first`` sample (``None``: unknown)."""

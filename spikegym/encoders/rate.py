@@ -142,13 +142,14 @@ class RateCodedEncoder(SpikeEncoder):
         state.step[...] += u.shape[0]
         return spikes
 
-    def _decode(self, spikes: np.ndarray, state: RateDecodeState) -> np.ndarray:
+    def _decode(self, spikes: np.ndarray, state: RateDecodeState, stride: int = 1) -> np.ndarray:
         rates = np.empty(spikes.shape, self.np_dtype)
         history = state.history.reshape(self._window_size, -1)
         filled = _kernels.window_mean(spikes, history, int(state.filled), self._np("window"), self._channels, rates)
         state.filled[...] = filled
-        by_channel = rates.reshape(spikes.shape[0], -1, self.n_features, self._channels)
-        return self._from_rates(by_channel).reshape(spikes.shape[0], -1)
+        kept = rates if stride == 1 else rates[stride - 1 :: stride]
+        by_channel = kept.reshape(kept.shape[0], -1, self.n_features, self._channels)
+        return self._from_rates(by_channel).reshape(kept.shape[0], -1)
 
     def _fire(
         self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
