@@ -4,7 +4,8 @@
 encoder and prints the reconstruction error and the spike rate of each.
 ``spikegym score ENV_ID`` scores an env's encoder config the same way on a
 seeded random rollout, as the wrapper encodes it; ``spikegym tune ENV_ID``
-tunes the encoders for an env and writes its config.
+tunes the encoders for an env and writes its config; ``spikegym train`` and
+``spikegym replay`` train spiking agents and measure them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from spikegym import __version__, tune_cli
+from spikegym import __version__, agent_cli, tune_cli
 from spikegym.encoders import make, names
 
 
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_parser.add_argument("--steps", type=int, default=2000, help="observations to record (default 2000)")
     score_parser.add_argument("--seed", type=int, default=2, help="rollout seed (default 2)")
     tune_cli.add_parser(commands)
+    agent_cli.add_parsers(commands)
     return parser
 
 
@@ -140,8 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = demo(args.env, args.steps, args.substeps, args.seed)
         _print_demo(rows, args.env, args.steps, args.substeps)
         return 0
+    arguments = sys.argv[1:] if argv is None else list(argv)
     if args.command == "tune":
-        return tune_cli.run(args, parser, sys.argv[1:] if argv is None else list(argv))
+        return tune_cli.run(args, parser, arguments)
+    if args.command == "train":
+        return agent_cli.run_train(args, parser, arguments)
+    if args.command == "replay":
+        return agent_cli.run_replay(args, parser)
     if args.command == "score":
         if args.steps < 1:
             parser.error(f"--steps must be >= 1, got {args.steps}")

@@ -80,7 +80,7 @@ class GymnasiumEncoder:
     ) -> None:
         self.layout = ObservationLayout.of(space)
         self.env_id = env_id
-        self.config = _as_config(encoder)
+        self.config = as_config(encoder)
         """The config the settings came from, or ``None``."""
         if self.config is not None:
             encoder, bounds, params = self._apply_config(self.config, bounds, params)
@@ -105,7 +105,7 @@ class GymnasiumEncoder:
                 )
             self.encoder = encoder
         else:
-            low, high = self._resolve_bounds(bounds)
+            low, high = resolve_bounds(self.layout, bounds, self.env_id)
             self.encoder = make(encoder, n_features, low=low, high=high, **params)
         self._low = self.encoder.low.double().numpy()
         self._high = self.encoder.high.double().numpy()
@@ -178,67 +178,10 @@ class GymnasiumEncoder:
         where = config.source or f"config for {config.env_id}"
         if self.env_id is not None and config.env_id != self.env_id:
             raise ValueError(f"{where} is for env {config.env_id!r}, but the env is {self.env_id!r}")
-        self._check_config_features(config)
+        check_config_features(config, self.layout)
         if bounds is None and config.low is not None:
             bounds = (config.low, config.high)
         return config.encoder, bounds, {**config.params, **params}
-
-    def _check_config_features(self, config: EncoderConfig) -> None:
-        where = config.source or f"config for {config.env_id}"
-        layout = self.layout
-        if config.n_features is not None and config.n_features != layout.n_features:
-            raise ConfigError(
-                f"{where}: field 'bounds' has {config.n_features} features, but the observation space has "
-                f"{layout.n_features} ({', '.join(layout.names)})"
-            )
-        if config.features is not None and tuple(config.features) != layout.names:
-            raise ConfigError(
-                f"{where}: field 'bounds.features' is {config.features}, but the observation space's features "
-                f"are {list(layout.names)}"
-            )
-
-    def _resolve_bounds(self, bounds: Bounds | None) -> tuple[np.ndarray, np.ndarray]:
-        n_features = self.layout.n_features
-        if bounds is not None:
-            low, high = (np.broadcast_to(np.asarray(b, np.float64), (n_features,)).copy() for b in bounds)
-            return low, high
-        low, high = self.layout.low.copy(), self.layout.high.copy()
-        open_features = self.layout.unbounded
-        if open_features:
-            if self.env_id is None:
-                raise ValueError(
-                    f"features {open_features} have no finite bounds in the observation space; give them with "
-                    "bounds=(low, high), one value per feature, or wrap an env made with gym.make(<id>) so that "
-                    "spikegym can estimate them from a rollout"
-                )
-            missing = ~(np.isfinite(low) & np.isfinite(high))
-            config_path = find_config(self.env_id)
-            if config_path is not None:
-                config = load_config(config_path)
-                if config.low is not None:
-                    self._check_config_features(config)
-                    low[missing] = np.asarray(config.low)[missing]
-                    high[missing] = np.asarray(config.high)[missing]
-                    logger.info("%s: bounds of %s from %s", self.env_id, open_features, config_path)
-                    return low, high
-            first_estimate = self.env_id not in _estimated_bounds
-            if first_estimate:
-                _estimated_bounds[self.env_id] = rollout_bounds(self.env_id)
-            estimated_low, estimated_high = _estimated_bounds[self.env_id]
-            low[missing], high[missing] = estimated_low[missing], estimated_high[missing]
-            if first_estimate:
-                self._warn_estimated(open_features, low[missing], high[missing])
-        return low, high
-
-    def _warn_estimated(self, features: list[str], low: np.ndarray, high: np.ndarray) -> None:
-        logger.warning(
-            "%s: features %s are unbounded in the observation space; using bounds estimated from a seeded "
-            "random rollout (low=%s, high=%s). Give bounds=(low, high) or an env config to fix them.",
-            self.env_id,
-            features,
-            np.round(low, 4).tolist(),
-            np.round(high, 4).tolist(),
-        )
 
     # ------------------------------------------------------------- streams
     def flatten(self, observation: Any) -> np.ndarray:
@@ -406,7 +349,7 @@ class GymnasiumEncoder:
         return blocks[0] if self.num_envs is None else blocks
 
 
-def _as_config(encoder: EncoderSpec) -> EncoderConfig | None:
+def as_config(encoder: EncoderSpec) -> EncoderConfig | None:
     """The config that ``encoder`` names, or ``None`` for an encoder object or name."""
     if isinstance(encoder, EncoderConfig):
         return encoder
@@ -428,3 +371,66 @@ def _as_config(encoder: EncoderSpec) -> EncoderConfig | None:
             f"encoder {encoder!r} is neither an encoder ({names()}, aliases {sorted(ALIASES)}) "
             f"nor a .yaml config path, and as an env id: {error}"
         ) from None
+
+
+def check_config_features(config: EncoderConfig, layout: ObservationLayout) -> None:
+    """Raise a :class:`~spikegym.configs.ConfigError` if ``config``'s bounds are for other features."""
+    where = config.source or f"config for {config.env_id}"
+    if config.n_features is not None and config.n_features != layout.n_features:
+        raise ConfigError(
+            f"{where}: field 'bounds' has {config.n_features} features, but the observation space has "
+            f"{layout.n_features} ({', '.join(layout.names)})"
+        )
+    if config.features is not None and tuple(config.features) != layout.names:
+        raise ConfigError(
+            f"{where}: field 'bounds.features' is {config.features}, but the observation space's features "
+            f"are {list(layout.names)}"
+        )
+
+
+def resolve_bounds(
+    layout: ObservationLayout, bounds: Bounds | None, env_id: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature ``(low, high)``: ``bounds`` if given, else the space's where finite, else the env's
+    config in ``envs_configs/``, else an estimate from a seeded random rollout of ``env_id`` (warned
+    about once per env id). Without ``env_id``, unbounded features are an error that says how to fix it.
+    """
+    n_features = layout.n_features
+    if bounds is not None:
+        low, high = (np.broadcast_to(np.asarray(b, np.float64), (n_features,)).copy() for b in bounds)
+        return low, high
+    low, high = layout.low.copy(), layout.high.copy()
+    open_features = layout.unbounded
+    if not open_features:
+        return low, high
+    if env_id is None:
+        raise ValueError(
+            f"features {open_features} have no finite bounds in the observation space; give them with "
+            "bounds=(low, high), one value per feature, or wrap an env made with gym.make(<id>) so that "
+            "spikegym can estimate them from a rollout"
+        )
+    missing = ~(np.isfinite(low) & np.isfinite(high))
+    config_path = find_config(env_id)
+    if config_path is not None:
+        config = load_config(config_path)
+        if config.low is not None:
+            check_config_features(config, layout)
+            low[missing] = np.asarray(config.low)[missing]
+            high[missing] = np.asarray(config.high)[missing]
+            logger.info("%s: bounds of %s from %s", env_id, open_features, config_path)
+            return low, high
+    first_estimate = env_id not in _estimated_bounds
+    if first_estimate:
+        _estimated_bounds[env_id] = rollout_bounds(env_id)
+    estimated_low, estimated_high = _estimated_bounds[env_id]
+    low[missing], high[missing] = estimated_low[missing], estimated_high[missing]
+    if first_estimate:
+        logger.warning(
+            "%s: features %s are unbounded in the observation space; using bounds estimated from a seeded "
+            "random rollout (low=%s, high=%s). Give bounds=(low, high) or an env config to fix them.",
+            env_id,
+            open_features,
+            np.round(low[missing], 4).tolist(),
+            np.round(high[missing], 4).tolist(),
+        )
+    return low, high

@@ -10,7 +10,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from spikegym.gym_encoder import Bounds, EncoderSpec, GymnasiumEncoder
+from spikegym.configs import EncoderConfig
+from spikegym.gym_encoder import (
+    Bounds,
+    EncoderSpec,
+    GymnasiumEncoder,
+    as_config,
+    check_config_features,
+    resolve_bounds,
+)
+from spikegym.scaling import ObservationLayout
 
 
 class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -188,6 +197,48 @@ class SpikeObservationVectorWrapper(VectorWrapper, gym.utils.RecordConstructorAr
         else:
             spikes = encoder.step_flat(x)
         return spikes, rewards, terminations, truncations, self._info(info, np.ones(self.num_envs, np.bool_))
+
+
+class ScaledObservationWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Observations flattened and scaled into ``[0, 1]`` by per-feature bounds: ``Box(0, 1, (F,))``.
+
+    For policies that encode inside the network
+    (:class:`~spikegym.policies.LearnablePopulationEncoder`), so that no
+    stochastic spikes are frozen into replay buffers. Bounds resolve as in
+    :class:`SpikeObservationWrapper`: ``bounds``, else ``config``'s, else the
+    space's where finite, else the env's config, else a seeded rollout
+    estimate. Values outside are clipped; NaN/inf raise a ``ValueError``.
+
+    >>> env = ScaledObservationWrapper(gym.make("CartPole-v1"))
+    >>> observation, _ = env.reset(seed=0)
+    >>> env.observation_space, bool(((observation >= 0) & (observation <= 1)).all())
+    (Box(0.0, 1.0, (4,), float32), True)
+    """
+
+    def __init__(self, env: gym.Env, bounds: Bounds | None = None, config: str | EncoderConfig | None = None) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, bounds=bounds, config=config)
+        gym.ObservationWrapper.__init__(self, env)
+        self.layout = ObservationLayout.of(env.observation_space)
+        self.env_id = env.spec.id if env.spec is not None else None
+        loaded = None if config is None else as_config(config)
+        if loaded is not None:
+            check_config_features(loaded, self.layout)
+            if bounds is None and loaded.low is not None:
+                bounds = (loaded.low, loaded.high)
+        self.low, self.high = resolve_bounds(self.layout, bounds, self.env_id)
+        self.observation_space = spaces.Box(0.0, 1.0, (self.layout.n_features,), np.float32)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        x = self.layout.flatten(observation)
+        if x.size != self.layout.n_features:
+            raise ValueError(f"observation has {x.size} values, but the space has {self.layout.n_features} features")
+        bad = np.flatnonzero(~np.isfinite(x))
+        if bad.size:
+            feature = int(bad[0])
+            raise ValueError(
+                f"env {self.env_id} returned a non-finite observation: {self.layout.names[feature]} = {x[feature]}"
+            )
+        return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0).astype(np.float32)
 
 
 def _stream_seed(rng: np.random.Generator) -> int:
