@@ -1,4 +1,4 @@
-"""``spikegym train`` and ``spikegym replay``: spiking agents with stable-baselines3, and what they cost."""
+"""``spikegym train``, ``replay`` and ``export``: spiking agents with stable-baselines3, what they cost, NIR."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from spikegym.runs import RunError, load_run
 
 
 def add_parsers(commands: Any) -> None:
-    """Add the ``train`` and ``replay`` sub-commands."""
+    """Add the ``train``, ``replay`` and ``export`` sub-commands."""
     train = commands.add_parser(
         "train",
         help="train a spiking agent (or the MLP baseline) with its recipe into a new run directory",
@@ -48,6 +48,12 @@ def add_parsers(commands: Any) -> None:
     replay.add_argument("--raster", help="save the first episode's input and hidden spike rasters (.png)")
     replay.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per accumulate (default {E_AC_PJ})")
     replay.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per multiply-accumulate ({E_MAC_PJ})")
+
+    export = commands.add_parser(
+        "export", help="write a run's spiking policy in the Neuromorphic Intermediate Representation (NIR)"
+    )
+    export.add_argument("run_dir", help="a run directory written by spikegym train")
+    export.add_argument("--nir", required=True, help="the .nir file to write (never overwritten)")
 
 
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
@@ -130,4 +136,21 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     for flag, path in (("video", args.video), ("raster", args.raster)):
         if path:
             print(f"{flag}: {path}")
+    return 0
+
+
+def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Write the run's policy as NIR; refuse to overwrite a file or to export what NIR cannot hold."""
+    from spikegym.export import ExportError, export_policy
+    from spikegym.training import load_model
+
+    target = Path(args.nir)
+    if target.exists():
+        parser.error(f"{target} exists; choose another path or delete it first")
+    try:
+        run = load_run(args.run_dir)
+        graph = export_policy(load_model(run), target)
+    except (RunError, ExportError) as error:
+        parser.error(str(error))
+    print(f"wrote {target}: {len(graph.nodes)} NIR nodes ({', '.join(graph.nodes)})")
     return 0

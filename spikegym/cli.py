@@ -149,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return agent_cli.run_train(args, parser, arguments)
     if args.command == "replay":
         return agent_cli.run_replay(args, parser)
+    if args.command == "export":
+        return agent_cli.run_export(args, parser)
     if args.command == "score":
         if args.steps < 1:
             parser.error(f"--steps must be >= 1, got {args.steps}")

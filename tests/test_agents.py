@@ -263,3 +263,29 @@ def test_the_ann_baseline_and_the_learnable_encoder_train_and_replay(tmp_path: P
     assert isinstance(env, ScaledObservationWrapper)
     assert isinstance(actor_parts(load_model(run))[0].encoder, LearnablePopulationEncoder)
     assert replay(run, episodes=1, deterministic=True).input_spikes > 0
+
+
+def test_nir_export_round_trip_gives_the_same_actions(trained: tuple[Path, object], tmp_path: Path) -> None:
+    import nir
+
+    from spikegym.cli import main
+    from spikegym.export import load_policy
+
+    run_dir, model = trained
+    target = tmp_path / "policy.nir"
+    assert main(["export", str(run_dir), "--nir", str(target)]) == 0
+    graph = nir.read(target)
+    assert {"input", "fc0", "lif0", "fc1", "lif1", "head0", "output"} <= set(graph.nodes)
+    policy = load_policy(target)
+    env = make_replay_env(load_run(run_dir))
+    observations = []
+    observation, _ = env.reset(seed=5)
+    for _ in range(100):
+        observations.append(observation)
+        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            observation, _ = env.reset()
+    batch = np.stack(observations)
+    assert np.array_equal(policy.act(batch), recorded_actions(load_run(run_dir), batch, model))
+    with pytest.raises(SystemExit):
+        main(["export", str(run_dir), "--nir", str(target)])
