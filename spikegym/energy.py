@@ -46,13 +46,17 @@ class DecisionCost:
 
 
 def linear_macs(modules: Iterable[nn.Module]) -> int:
-    """Multiply-accumulates of every ``nn.Linear`` in ``modules`` (and their children).
+    """Multiply-accumulates of the dense layers in ``modules``: every leaf with a 2-d ``weight``
+    (``nn.Linear``, a population decoder) costs one MAC per weight.
 
     >>> linear_macs([nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))])
     18
     """
     return sum(
-        m.in_features * m.out_features for module in modules for m in module.modules() if isinstance(m, nn.Linear)
+        m.weight.numel()
+        for module in modules
+        for m in module.modules()
+        if not list(m.children()) and isinstance(getattr(m, "weight", None), nn.Parameter) and m.weight.dim() == 2
     )
 
 

@@ -29,7 +29,11 @@ import gymnasium as gym
 import snntorch as snn
 import torch
 from snntorch import surrogate
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
 Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
@@ -205,3 +209,55 @@ class SpikingExtractor(BaseFeaturesExtractor):
         if self.readout == "last_membrane":
             return membranes[:, -1]
         return membranes.mean(dim=1)
+
+
+class PopulationDecoder(nn.Module):
+    """PopSAN's action decoder: each action dimension is a learnable weighted sum of its own group's
+    firing rates, ``a_i = w_i . r_i + b_i``, for rates ``(B, n_actions * population)``.
+
+    >>> PopulationDecoder(n_actions=2, population=3)(torch.ones(4, 6)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, n_actions: int, population: int) -> None:
+        super().__init__()
+        self.n_actions, self.population = n_actions, population
+        self.weight = nn.Parameter(torch.randn(n_actions, population) / population**0.5)
+        self.bias = nn.Parameter(torch.zeros(n_actions))
+
+    def forward(self, rates: torch.Tensor) -> torch.Tensor:
+        grouped = rates.view(rates.shape[0], self.n_actions, self.population)
+        return (grouped * self.weight).sum(dim=-1) + self.bias
+
+
+def _population_decoder(policy: BasePolicy, features_dim: int, latent_dim: int) -> PopulationDecoder:
+    n_actions = get_action_dim(policy.action_space)
+    if latent_dim != features_dim or features_dim % n_actions:
+        raise ValueError(
+            f"a population action head needs net_arch pi=[] and a last spiking layer of n_actions x population "
+            f"neurons; got {features_dim} features and a latent of {latent_dim} for {n_actions} action dimensions"
+        )
+    return PopulationDecoder(n_actions, features_dim // n_actions)
+
+
+class PopulationSACPolicy(SACPolicy):
+    """SAC whose actor mean is decoded from groups of spiking neurons (PopSAN); use with a
+    :class:`SpikingExtractor` whose last layer has ``n_actions x population`` neurons and
+    ``readout="spike_count"``, and ``net_arch={"pi": [], "qf": [...]}``."""
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
+        actor = super().make_actor(features_extractor)
+        latent = actor.features_dim if len(actor.latent_pi) == 0 else -1
+        actor.mu = _population_decoder(self, actor.features_dim, latent)
+        return actor
+
+
+class PopulationTD3Policy(TD3Policy):
+    """TD3 whose deterministic action is decoded from groups of spiking neurons (PopSAN, then tanh)."""
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
+        actor = super().make_actor(features_extractor)
+        hidden = [m for m in actor.mu if isinstance(m, nn.Linear)]
+        latent = hidden[-1].in_features if len(hidden) == 1 else -1
+        actor.mu = nn.Sequential(_population_decoder(self, actor.features_dim, latent), nn.Tanh())
+        return actor

@@ -14,7 +14,7 @@ AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
 
 ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
 REQUIRED = ("n_timesteps", "n_envs")
-OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise")
+OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head")
 
 
 class RecipeError(ValueError):
@@ -35,6 +35,8 @@ class Recipe:
         SB3's per-network form (``{"pi": [], "qf": [256, 256]}``).
     :param ann_net_arch: the MLP of the ANN baseline.
     :param action_noise: ``{"type": "normal", "sigma": s}`` for TD3-style exploration, or ``None``.
+    :param population_head: for SAC/TD3, neurons per action dimension of a PopSAN-style population-coded
+        action decoder (the spiking extractor gains an output layer of ``n_actions x population_head``).
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -49,6 +51,7 @@ class Recipe:
     net_arch: list[int] | dict[str, list[int]] = field(default_factory=list)
     ann_net_arch: list[int] = field(default_factory=lambda: [64, 64])
     action_noise: dict[str, Any] | None = None
+    population_head: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
@@ -62,7 +65,11 @@ class Recipe:
             "net_arch": self.net_arch,
             "ann_net_arch": list(self.ann_net_arch),
         }
-        return data if self.action_noise is None else {**data, "action_noise": dict(self.action_noise)}
+        if self.action_noise is not None:
+            data["action_noise"] = dict(self.action_noise)
+        if self.population_head is not None:
+            data["population_head"] = self.population_head
+        return data
 
     @classmethod
     def from_dict(cls, algo: str, env_id: str, data: Any, where: str) -> Recipe:
@@ -96,6 +103,13 @@ class Recipe:
             not isinstance(noise, Mapping) or noise.get("type") != "normal" or "sigma" not in noise
         ):
             raise RecipeError(f"{where}: {env_id}.action_noise must be {{type: normal, sigma: S}}, got {noise!r}")
+        head = data.get("population_head")
+        if head is not None and (
+            algo not in ("sac", "td3") or isinstance(head, bool) or not isinstance(head, int) or head < 1
+        ):
+            raise RecipeError(
+                f"{where}: {env_id}.population_head must be a population size >= 1, for sac or td3; got {head!r}"
+            )
         return cls(
             algo,
             env_id,
@@ -106,6 +120,7 @@ class Recipe:
             data.get("net_arch", []),
             list(data.get("ann_net_arch", [64, 64])),
             None if noise is None else dict(noise),
+            head,
         )
 
 

@@ -22,7 +22,7 @@ from spikegym import __version__
 from spikegym.configs import EncoderConfig, is_config_path, load_config
 from spikegym.encoders import encoder_class
 from spikegym.gym_encoder import GymnasiumEncoder
-from spikegym.policies import SpikingExtractor
+from spikegym.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingExtractor
 from spikegym.recipes import Recipe, load_recipe
 from spikegym.runs import MODEL_FILE, Run, RunError, RunInfo, new_run_dir, write_run
 from spikegym.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
@@ -62,13 +62,22 @@ def make_env(env_id: str, n_envs: int, seed: int, config: EncoderConfig | None, 
     )
 
 
-def policy_kwargs(recipe: Recipe, spiking: bool) -> dict[str, Any]:
-    """SB3 ``policy_kwargs``: the spiking extractor and head of the recipe, or its MLP baseline."""
+def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dict[str, Any]:
+    """SB3 ``policy_kwargs``: the spiking extractor and head of the recipe, or its MLP baseline.
+
+    With a ``population_head``, the extractor gains an output layer of
+    ``n_actions x population_head`` neurons read out as spike rates.
+    """
     if not spiking:
         return {"net_arch": recipe.ann_net_arch}
+    extractor = dict(recipe.spiking)
+    if recipe.population_head is not None:
+        n_actions = int(np.prod(action_space.shape))
+        extractor["hidden"] = [*extractor.get("hidden", [64, 64]), n_actions * recipe.population_head]
+        extractor["readout"] = "spike_count"
     return {
         "features_extractor_class": SpikingExtractor,
-        "features_extractor_kwargs": dict(recipe.spiking),
+        "features_extractor_kwargs": extractor,
         "net_arch": recipe.net_arch,
     }
 
@@ -80,10 +89,13 @@ def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool) -> BaseAl
         n_actions = int(np.prod(env.action_space.shape))
         sigma = float(recipe.action_noise["sigma"])
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), sigma * np.ones(n_actions))
+    policy: str | type = "MlpPolicy"
+    if spiking and recipe.population_head is not None:
+        policy = PopulationSACPolicy if recipe.algo == "sac" else PopulationTD3Policy
     return ALGORITHMS[recipe.algo](
-        "MlpPolicy",
+        policy,
         env,
-        policy_kwargs=policy_kwargs(recipe, spiking),
+        policy_kwargs=policy_kwargs(recipe, spiking, env.action_space),
         seed=seed,
         device="cpu",
         verbose=0,

@@ -23,9 +23,9 @@ from spikegym.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
 SMALL = {"hidden": [16], "beta": 0.9}
 
 
-def tiny_recipe(algo: str, env_id: str, **algo_kwargs: object) -> Recipe:
+def tiny_recipe(algo: str, env_id: str, population_head: int | None = None, **algo_kwargs: object) -> Recipe:
     base = load_recipe(algo, env_id)
-    return Recipe(algo, env_id, 200, 1, algo_kwargs, SMALL, base.net_arch, [16], base.action_noise)
+    return Recipe(algo, env_id, 200, 1, algo_kwargs, SMALL, base.net_arch, [16], base.action_noise, population_head)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,8 @@ def tiny_recipe(algo: str, env_id: str, **algo_kwargs: object) -> Recipe:
         ("dqn", "CartPole-v1", {"learning_starts": 50, "buffer_size": 500, "train_freq": 4}),
         ("sac", "Pendulum-v1", {"learning_starts": 50, "buffer_size": 500, "batch_size": 32}),
         ("td3", "Pendulum-v1", {"learning_starts": 50, "buffer_size": 500, "batch_size": 32}),
+        ("sac", "Pendulum-v1", {"learning_starts": 50, "buffer_size": 500, "batch_size": 32, "population_head": 4}),
+        ("td3", "Pendulum-v1", {"learning_starts": 50, "buffer_size": 500, "batch_size": 32, "population_head": 4}),
     ],
 )
 def test_every_algorithm_trains_a_few_hundred_steps_with_the_spiking_extractor(
@@ -289,3 +291,23 @@ def test_nir_export_round_trip_gives_the_same_actions(trained: tuple[Path, objec
     assert np.array_equal(policy.act(batch), recorded_actions(load_run(run_dir), batch, model))
     with pytest.raises(SystemExit):
         main(["export", str(run_dir), "--nir", str(target)])
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_the_population_action_head_decodes_each_action_from_its_own_group(algo: str) -> None:
+    from spikegym.policies import PopulationDecoder
+
+    recipe = tiny_recipe(algo, "Pendulum-v1", population_head=5, learning_starts=10, buffer_size=100, batch_size=8)
+    env = make_vec_env("Pendulum-v1", n_envs=1, seed=0, wrapper_class=SpikeObservationWrapper,
+                       wrapper_kwargs={"encoder": "Pendulum-v1"})  # fmt: skip
+    model = build_model(recipe, env, seed=0, spiking=True)
+    extractor, head = actor_parts(model)
+    assert extractor.layers[-1].out_features == 1 * 5 and extractor.readout == "spike_count"
+    decoders = [m for part in head for m in part.modules() if isinstance(m, PopulationDecoder)]
+    assert len(decoders) == 1 and decoders[0].weight.shape == (1, 5)
+    before = decoders[0].weight.detach().clone()
+    model.learn(total_timesteps=60)
+    assert not torch.equal(before, decoders[0].weight), "the decoder is trained"
+    rates = torch.zeros(1, 5)
+    rates[0, 2] = 1.0
+    assert torch.allclose(decoders[0](rates), decoders[0].weight[:, 2] + decoders[0].bias)
