@@ -63,7 +63,11 @@ def actor_parts(model: BaseAlgorithm) -> tuple[nn.Module, list[nn.Module]]:
 
 def make_replay_env(run: Run, render_mode: str | None = None) -> gym.Env:
     """One env of the run's id with its saved encoder config (raw observations for an ANN run)."""
-    env = gym.make(run.info.env_id, render_mode=render_mode)
+    return wrap_for_run(run, gym.make(run.info.env_id, render_mode=render_mode))
+
+
+def wrap_for_run(run: Run, env: gym.Env) -> gym.Env:
+    """``env`` wrapped to give the observations the run's model was trained on."""
     if run.config is None:
         return env
     if run.info.encoder == LEARNABLE:

@@ -139,6 +139,56 @@ def record(
     return Rollouts(env_id, layout.names, tuple(episodes))
 
 
+class _LastObservation(gym.Wrapper):
+    """Keeps the raw observation the wrappers above it transform."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        self.last, info = self.env.reset(**kwargs)
+        return self.last, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict]:
+        self.last, *rest = self.env.step(action)
+        return (self.last, *rest)
+
+
+def record_agent(
+    run_dir: str | Path, n_steps: int, seed: int = 0, deterministic: bool = True, progress: bool = False
+) -> Rollouts:
+    """Record ``n_steps`` raw observations of a trained agent (a ``spikegym train`` run directory).
+
+    The agent acts on its observations exactly as trained (its saved encoder
+    config); the recorded observations are the env's raw ones, split by episode.
+    """
+    from spikegym.replay import wrap_for_run
+    from spikegym.runs import load_run
+    from spikegym.training import load_model
+
+    check_int("n_steps", n_steps, 1)
+    run = load_run(run_dir)
+    raw = _LastObservation(gym.make(run.info.env_id))
+    env = wrap_for_run(run, raw)
+    model = load_model(run)
+    layout = ObservationLayout.of(raw.observation_space)
+    observation, _ = env.reset(seed=seed)
+    episodes: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    with tqdm(total=n_steps, disable=not progress, desc=f"recording {run.info.env_id} agent", unit="step") as bar:
+        for step in range(n_steps):
+            current.append(layout.flatten(raw.last))
+            bar.update()
+            if step == n_steps - 1:
+                break
+            action, _ = model.predict(observation, deterministic=deterministic)
+            observation, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                episodes.append(np.stack(current))
+                current = []
+                observation, _ = env.reset()
+    episodes.append(np.stack(current))
+    env.close()
+    return Rollouts(run.info.env_id, layout.names, tuple(episodes))
+
+
 def as_episodes(data: Rollouts | Sequence[np.ndarray]) -> list[np.ndarray]:
     """Episodes as a list of float arrays ``(length, F)``, from rollouts or a sequence of arrays."""
     episodes = data.episodes if isinstance(data, Rollouts) else data

@@ -18,7 +18,7 @@ import yaml
 from spikegym.configs import config_filename, find_config, load_config
 from spikegym.encoders import encoder_class, names
 from spikegym.gym_encoder import GymnasiumEncoder
-from spikegym.rollouts import Rollouts, record
+from spikegym.rollouts import Rollouts, record, record_agent
 from spikegym.scaling import ObservationLayout, robust_bounds
 from spikegym.tuning import OBJECTIVES, TunedEncoder, open_storage, provenance, tune_encoder
 
@@ -62,6 +62,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="rollout and sampler seed (default 0)")
     parser.add_argument("--held-out", type=float, default=0.2, help="fraction of episodes held out (default 0.2)")
     parser.add_argument("--rollouts", help="tune on a saved .npz of rollouts instead of recording")
+    parser.add_argument("--agent", help="record with a trained agent (a spikegym train run directory), not at random")
     parser.add_argument("--output", help="config path (default envs_configs/<env-id>.yaml)")
     parser.add_argument("--force", action="store_true", help="replace an existing config (kept as .yaml.bak)")
     parser.add_argument("--plot", help="save a figure of a held-out episode through the chosen encoder")
@@ -190,6 +191,11 @@ def _rollouts(args: argparse.Namespace, layout: ObservationLayout) -> Rollouts:
                 f"{args.rollouts} holds rollouts of {rollouts.env_id} with features {list(rollouts.features)}, "
                 f"not of {args.env_id} ({list(layout.names)})"
             )
+        return rollouts
+    if args.agent:
+        rollouts = record_agent(args.agent, args.steps, seed=args.seed, progress=not args.no_progress)
+        if rollouts.env_id != args.env_id:
+            raise ValueError(f"--agent {args.agent} was trained on {rollouts.env_id}, not {args.env_id}")
         return rollouts
     return record(args.env_id, args.steps, seed=args.seed, progress=not args.no_progress)
 

@@ -311,3 +311,14 @@ def test_the_population_action_head_decodes_each_action_from_its_own_group(algo:
     rates = torch.zeros(1, 5)
     rates[0, 2] = 1.0
     assert torch.allclose(decoders[0](rates), decoders[0].weight[:, 2] + decoders[0].bias)
+
+
+def test_rollouts_recorded_with_a_trained_agent(trained: tuple[Path, object]) -> None:
+    from spikegym.rollouts import record_agent
+
+    rollouts = record_agent(trained[0], 300, seed=1)
+    assert rollouts.env_id == "CartPole-v1" and rollouts.n_steps == 300
+    assert rollouts.features == ("x[0]", "x[1]", "x[2]", "x[3]")
+    # the trained agent balances longer than a random policy (about 22 steps per episode)
+    assert rollouts.n_steps / len(rollouts.episodes) > 40
+    assert record_agent(trained[0], 300, seed=1).episodes[0].tolist() == rollouts.episodes[0].tolist()
