@@ -44,7 +44,7 @@ def add_parsers(commands: Any) -> None:
     replay.add_argument("--episodes", type=int, default=20, help="episodes to evaluate (default 20)")
     replay.add_argument("--deterministic", action="store_true", help="deterministic actions")
     replay.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
-    replay.add_argument("--video", help="save the first episode as a .gif")
+    replay.add_argument("--video", help="save the first episode as a .gif or .mp4")
     replay.add_argument("--raster", help="save the first episode's input and hidden spike rasters (.png)")
     replay.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per accumulate (default {E_AC_PJ})")
     replay.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per multiply-accumulate ({E_MAC_PJ})")

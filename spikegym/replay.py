@@ -86,14 +86,14 @@ def replay(
 ) -> ReplayReport:
     """Evaluate ``run`` for ``episodes`` episodes and measure its spikes and cost per decision.
 
-    The env is seeded with ``seed`` on its first reset. ``video`` (``.gif``)
-    saves the first episode's frames; ``raster`` plots its input and hidden
+    The env is seeded with ``seed`` on its first reset. ``video`` (``.gif``, or
+    ``.mp4`` with the ``video`` extra) saves the first episode's frames; ``raster`` plots its input and hidden
     spike rasters.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    if video is not None and Path(video).suffix.lower() != ".gif":
-        raise ValueError(f"video must be a .gif path (written with Pillow), got {video}")
+    if video is not None:
+        _check_video_path(Path(video))
     env = make_replay_env(run, render_mode="rgb_array" if video else None)
     model = load_model(run)
     if model.observation_space != env.observation_space:
@@ -153,18 +153,37 @@ def replay(
         macs = linear_macs([extractor, *head])
         report.ann = DecisionCost(0.0, macs, macs * energies.e_mac_pj)
     if video is not None:
-        _save_gif(frames, Path(video))
+        _save_video(frames, Path(video), fps=int(env.metadata.get("render_fps", 30)))
     if raster is not None and spiking:
         _plot_raster(episode_blocks, episode_layers, Path(raster), run)
     return report
 
 
-def _save_gif(frames: list[np.ndarray], path: Path) -> None:
-    from PIL import Image
+def _check_video_path(path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"video must be a .gif or .mp4 path, got {path}")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "an .mp4 video needs imageio-ffmpeg: pip install 'spikegym[video]' (or use .gif)"
+            ) from None
 
-    images = [Image.fromarray(frame) for frame in frames]
+
+def _save_video(frames: list[np.ndarray], path: Path, fps: int) -> None:
+    """Write frames as a GIF (Pillow) or an MP4 (imageio with its bundled ffmpeg)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(frame) for frame in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        return
+    import imageio.v2 as imageio
+
+    imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
 
 
 def _plot_raster(blocks: list[np.ndarray], layers: list[list[np.ndarray]], path: Path, run: Run) -> None:

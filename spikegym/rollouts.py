@@ -97,13 +97,14 @@ class Rollouts:
 
 def record(
     env_id: str,
-    n_steps: int,
+    n_steps: int | None = None,
     seed: int = 0,
     policy: Policy | None = None,
     progress: bool = False,
     env_kwargs: dict[str, Any] | None = None,
+    n_episodes: int | None = None,
 ) -> Rollouts:
-    """Record ``n_steps`` observations of a fresh ``env_id``, split by episode.
+    """Record ``n_steps`` observations (or ``n_episodes`` whole episodes) of a fresh ``env_id``.
 
     :param policy: maps each raw observation to an action; default a random
         policy, the env's action space seeded with ``seed``.
@@ -114,29 +115,13 @@ def record(
     >>> rollouts = record("CartPole-v1", 100, seed=0)
     >>> rollouts.n_steps, rollouts.features
     (100, ('x[0]', 'x[1]', 'x[2]', 'x[3]'))
+    >>> len(record("CartPole-v1", n_episodes=3, seed=0).episodes)
+    3
     """
-    check_int("n_steps", n_steps, 1)
-    env = gym.make(env_id, **(env_kwargs or {}))
-    layout = ObservationLayout.of(env.observation_space)
+    env = _LastObservation(gym.make(env_id, **(env_kwargs or {})))
     env.action_space.seed(seed)
     act = policy if policy is not None else (lambda _: env.action_space.sample())
-    observation, _ = env.reset(seed=seed)
-    episodes: list[np.ndarray] = []
-    current: list[np.ndarray] = []
-    with tqdm(total=n_steps, disable=not progress, desc=f"recording {env_id}", unit="step") as bar:
-        for step in range(n_steps):
-            current.append(layout.flatten(observation))
-            bar.update()
-            if step == n_steps - 1:
-                break
-            observation, _, terminated, truncated, _ = env.step(act(observation))
-            if terminated or truncated:
-                episodes.append(np.stack(current))
-                current = []
-                observation, _ = env.reset()
-    episodes.append(np.stack(current))
-    env.close()
-    return Rollouts(env_id, layout.names, tuple(episodes))
+    return _record(env, env, act, n_steps, n_episodes, seed, progress, f"recording {env_id}")
 
 
 class _LastObservation(gym.Wrapper):
@@ -152,41 +137,77 @@ class _LastObservation(gym.Wrapper):
 
 
 def record_agent(
-    run_dir: str | Path, n_steps: int, seed: int = 0, deterministic: bool = True, progress: bool = False
+    run_dir: str | Path,
+    n_steps: int | None = None,
+    seed: int = 0,
+    deterministic: bool = True,
+    progress: bool = False,
+    n_episodes: int | None = None,
 ) -> Rollouts:
-    """Record ``n_steps`` raw observations of a trained agent (a ``spikegym train`` run directory).
+    """Record raw observations of a trained agent (a ``spikegym train`` run directory) as :func:`record` does.
 
     The agent acts on its observations exactly as trained (its saved encoder
-    config); the recorded observations are the env's raw ones, split by episode.
+    config); the recorded observations are the env's raw ones.
     """
     from spikegym.replay import wrap_for_run
     from spikegym.runs import load_run
     from spikegym.training import load_model
 
-    check_int("n_steps", n_steps, 1)
     run = load_run(run_dir)
     raw = _LastObservation(gym.make(run.info.env_id))
-    env = wrap_for_run(run, raw)
     model = load_model(run)
+
+    def act(observation: Any) -> Any:
+        return model.predict(observation, deterministic=deterministic)[0]
+
+    return _record(wrap_for_run(run, raw), raw, act, n_steps, n_episodes, seed, progress, "recording agent")
+
+
+def _record(
+    env: gym.Env,
+    raw: _LastObservation,
+    act: Policy,
+    n_steps: int | None,
+    n_episodes: int | None,
+    seed: int,
+    progress: bool,
+    description: str,
+) -> Rollouts:
+    """Step ``env`` with ``act`` and record the raw observations of ``raw`` (inside ``env``) until
+    ``n_steps`` observations or ``n_episodes`` episodes."""
+    if (n_steps is None) == (n_episodes is None):
+        raise ValueError(f"give one of n_steps and n_episodes, got n_steps={n_steps!r}, n_episodes={n_episodes!r}")
+    if n_steps is not None:
+        check_int("n_steps", n_steps, 1)
+    else:
+        check_int("n_episodes", n_episodes, 1)
     layout = ObservationLayout.of(raw.observation_space)
     observation, _ = env.reset(seed=seed)
     episodes: list[np.ndarray] = []
     current: list[np.ndarray] = []
-    with tqdm(total=n_steps, disable=not progress, desc=f"recording {run.info.env_id} agent", unit="step") as bar:
-        for step in range(n_steps):
+    recorded = 0
+    total = n_steps if n_steps is not None else n_episodes
+    with tqdm(total=total, disable=not progress, desc=description, unit="step" if n_steps else "episode") as bar:
+        while True:
             current.append(layout.flatten(raw.last))
-            bar.update()
-            if step == n_steps - 1:
-                break
-            action, _ = model.predict(observation, deterministic=deterministic)
-            observation, _, terminated, truncated, _ = env.step(action)
+            recorded += 1
+            if n_steps is not None:
+                bar.update()
+                if recorded == n_steps:
+                    break
+            observation, _, terminated, truncated, _ = env.step(act(observation))
             if terminated or truncated:
                 episodes.append(np.stack(current))
                 current = []
+                if n_episodes is not None:
+                    bar.update()
+                    if len(episodes) == n_episodes:
+                        break
                 observation, _ = env.reset()
-    episodes.append(np.stack(current))
+    if current:
+        episodes.append(np.stack(current))
     env.close()
-    return Rollouts(run.info.env_id, layout.names, tuple(episodes))
+    return Rollouts(raw.spec.id if raw.spec else "", layout.names, tuple(episodes))
 
 
 def as_episodes(data: Rollouts | Sequence[np.ndarray]) -> list[np.ndarray]:

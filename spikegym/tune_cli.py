@@ -37,6 +37,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--encoder", default="all", help=f"one of {names()} or 'all' (default all)")
     parser.add_argument("--trials", type=int, default=100, help="trials per feature (default 100)")
     parser.add_argument("--steps", type=int, default=4000, help="observations to record (default 4000)")
+    parser.add_argument("--episodes", type=int, help="record this many whole episodes instead of --steps")
     parser.add_argument("--substeps", type=int, default=8, help="encoder steps per observation T (default 8)")
     parser.add_argument("--upsample", choices=("hold", "linear"), default="hold")
     parser.add_argument("--objective", choices=OBJECTIVES, default="nrmse", help="error measure (default nrmse)")
@@ -153,6 +154,8 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
     ):
         if value < minimum:
             parser.error(f"{flag} must be >= {minimum}, got {value}")
+    if args.episodes is not None and args.episodes < 2:
+        parser.error(f"--episodes must be >= 2 (some are held out), got {args.episodes}")
     if not 0 < args.held_out < 1:
         parser.error(f"--held-out must be a fraction in (0, 1), got {args.held_out}")
     if args.spike_weight < 0:
@@ -193,11 +196,18 @@ def _rollouts(args: argparse.Namespace, layout: ObservationLayout) -> Rollouts:
             )
         return rollouts
     if args.agent:
-        rollouts = record_agent(args.agent, args.steps, seed=args.seed, progress=not args.no_progress)
+        n_steps, n_episodes = _budget(args)
+        rollouts = record_agent(args.agent, n_steps, args.seed, progress=not args.no_progress, n_episodes=n_episodes)
         if rollouts.env_id != args.env_id:
             raise ValueError(f"--agent {args.agent} was trained on {rollouts.env_id}, not {args.env_id}")
         return rollouts
-    return record(args.env_id, args.steps, seed=args.seed, progress=not args.no_progress)
+    n_steps, n_episodes = _budget(args)
+    return record(args.env_id, n_steps, seed=args.seed, progress=not args.no_progress, n_episodes=n_episodes)
+
+
+def _budget(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """``(n_steps, n_episodes)`` to record: ``--episodes`` if given, else ``--steps``."""
+    return (None, args.episodes) if args.episodes is not None else (args.steps, None)
 
 
 def _bounds(args: argparse.Namespace, layout: ObservationLayout, tuning: Rollouts) -> tuple[np.ndarray, np.ndarray]:

@@ -167,7 +167,8 @@ def test_save_then_replay_gives_the_in_memory_models_actions(trained: tuple[Path
 
 def test_replay_reports_returns_spikes_and_energy(trained: tuple[Path, object], tmp_path: Path) -> None:
     run = load_run(trained[0])
-    report = replay(run, episodes=2, deterministic=True, raster=tmp_path / "raster.png")
+    report = replay(run, episodes=2, deterministic=True, raster=tmp_path / "raster.png", video=tmp_path / "a.mp4")
+    assert (tmp_path / "a.mp4").stat().st_size > 1_000
     assert len(report.returns) == 2 and all(r > 0 for r in report.returns)
     assert report.input_spikes > 0 and len(report.hidden_rates) == 2
     assert report.spiking is not None and report.ann is not None
@@ -257,6 +258,10 @@ def test_the_ann_baseline_and_the_learnable_encoder_train_and_replay(tmp_path: P
     assert run.info.policy == "ann" and run.config is None and not (run_dir / "encoder.yaml").exists()
     report = replay(run, episodes=1, deterministic=True)
     assert report.spiking is None and report.ann is not None and report.ann.macs == 4 * 64 + 64 * 64 + 64 * 2
+    replay(run, episodes=1, video=tmp_path / "ann.gif")
+    assert (tmp_path / "ann.gif").read_bytes()[:6] == b"GIF89a"
+    with pytest.raises(ValueError, match=r"video must be a \.gif or \.mp4 path"):
+        replay(run, episodes=1, video=tmp_path / "a.avi")
     run_dir, _ = train(
         "CartPole-v1", "ppo", timesteps=256, encoder="learnable_population", runs_dir=tmp_path, progress=False
     )
