@@ -1,0 +1,188 @@
+"""The spiking-RL benchmark: spiking agents against the MLP baseline, same algorithm, budget and seeds.
+
+For every env with a recipe in ``agents/`` (the algorithm below per env) and
+every seed, it trains the spiking agent (the env's shipped encoder config) and
+the MLP baseline (``--ann``: raw observations) with ``spikegym.training.train``,
+evaluates each on 20 deterministic episodes with ``spikegym.replay.replay``,
+and appends a row to ``results/agents.csv``:
+
+    env, algo, policy, seed, steps, final_return, final_return_std, wall_s,
+    steps_per_s, input_spike_rate, synaptic_ops, macs, energy_nj, run_dir
+
+(input spike rate per channel per sub-step; operations and energy per
+decision under the energy model of ``spikegym.energy``). Finished
+``(env, policy, seed)`` rows are not run again, so a long run resumes. At the
+end it draws ``results/learning_curves.png``: the periodic evaluations, mean
+± std across seeds, spiking vs MLP, one panel per env, and prints a summary
+table against the targets (spiking within 10% of the MLP's return, energy per
+decision at most a fifth of the MLP's). Run from the repository root::
+
+    python scripts/bench_agents.py                      # all envs, 3 seeds, recipe budgets
+    python scripts/bench_agents.py --envs CartPole-v1   # a subset
+    python scripts/bench_agents.py --quick              # minutes: 2 envs, 1 seed, tiny budgets
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spikegym.recipes import load_recipe
+from spikegym.replay import replay
+from spikegym.runs import load_run
+from spikegym.training import train
+
+ALGORITHM = {
+    "CartPole-v1": "ppo",
+    "Acrobot-v1": "ppo",
+    "MountainCar-v0": "dqn",
+    "MountainCarContinuous-v0": "sac",
+    "Pendulum-v1": "sac",
+    "LunarLander-v3": "ppo",
+}
+COLUMNS = [
+    "env", "algo", "policy", "seed", "steps", "final_return", "final_return_std", "wall_s", "steps_per_s",
+    "input_spike_rate", "synaptic_ops", "macs", "energy_nj", "run_dir",
+]  # fmt: skip
+QUICK_ENVS = ("CartPole-v1", "Pendulum-v1")
+QUICK_STEPS = 1000
+
+
+def finished(csv_path: Path) -> set[tuple[str, str, int]]:
+    """The ``(env, policy, seed)`` rows already in the results file."""
+    if not csv_path.is_file():
+        return set()
+    with csv_path.open(newline="") as handle:
+        return {(row["env"], row["policy"], int(row["seed"])) for row in csv.DictReader(handle)}
+
+
+def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Path, episodes: int) -> dict:
+    """Train and evaluate one agent; the CSV row."""
+    algo = ALGORITHM[env_id]
+    start = time.perf_counter()
+    run_dir, model = train(
+        env_id, algo, timesteps=steps, seed=seed, ann=policy == "mlp", runs_dir=runs_dir, progress=False
+    )
+    wall = time.perf_counter() - start
+    report = replay(load_run(run_dir), episodes=episodes, deterministic=True, seed=seed + 1000)
+    cost = report.spiking if report.spiking is not None else report.ann
+    budget = model.num_timesteps
+    return {
+        "env": env_id,
+        "algo": algo,
+        "policy": policy,
+        "seed": seed,
+        "steps": budget,
+        "final_return": round(report.mean_return, 3),
+        "final_return_std": round(report.std_return, 3),
+        "wall_s": round(wall, 1),
+        "steps_per_s": round(budget / wall, 1),
+        "input_spike_rate": round(report.input_rate, 5),
+        "synaptic_ops": round(cost.synaptic_ops, 1),
+        "macs": round(cost.macs, 1),
+        "energy_nj": round(cost.energy_pj / 1000, 4),
+        "run_dir": str(run_dir),
+    }
+
+
+def append(csv_path: Path, row: dict) -> None:
+    new = not csv_path.is_file()
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with csv_path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def learning_curves(csv_path: Path, figure_path: Path) -> None:
+    """Mean ± std across seeds of the periodic evaluations, spiking vs MLP, one panel per env."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    envs = sorted({row["env"] for row in rows})
+    figure, axes = plt.subplots(1, len(envs), figsize=(4.5 * len(envs), 3.5), squeeze=False)
+    for axis, env_id in zip(axes[0], envs, strict=True):
+        for policy, colour in (("spiking", "tab:red"), ("mlp", "tab:blue")):
+            curves = []
+            for row in rows:
+                evaluations = Path(row["run_dir"]) / "eval" / "evaluations.npz"
+                if row["env"] == env_id and row["policy"] == policy and evaluations.is_file():
+                    with np.load(evaluations) as data:
+                        curves.append((data["timesteps"], data["results"].mean(axis=1)))
+            if not curves:
+                continue
+            length = min(len(c[1]) for c in curves)
+            steps = curves[0][0][:length]
+            values = np.stack([c[1][:length] for c in curves])
+            mean, std = values.mean(axis=0), values.std(axis=0)
+            axis.plot(steps, mean, color=colour, label=f"{policy} ({len(curves)} seeds)")
+            axis.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
+        axis.set_title(f"{env_id} ({ALGORITHM[env_id]})")
+        axis.set_xlabel("env steps")
+        axis.set_ylabel("evaluation return")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(figure_path, dpi=110)
+    plt.close(figure)
+
+
+def summary(csv_path: Path) -> None:
+    """Print per env the mean final returns and energies, and whether the targets are met."""
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    print(f"\n{'env':<26}{'spiking return':>16}{'MLP return':>12}{'within 10%':>12}{'energy ratio':>14}{'<= 0.2':>8}")
+    for env_id in sorted({row["env"] for row in rows}):
+        spiking = [row for row in rows if row["env"] == env_id and row["policy"] == "spiking"]
+        mlp = [row for row in rows if row["env"] == env_id and row["policy"] == "mlp"]
+        if not spiking or not mlp:
+            continue
+        s_return = np.mean([float(r["final_return"]) for r in spiking])
+        m_return = np.mean([float(r["final_return"]) for r in mlp])
+        ratio = np.mean([float(r["energy_nj"]) for r in spiking]) / np.mean([float(r["energy_nj"]) for r in mlp])
+        close = s_return >= m_return - 0.1 * abs(m_return)
+        print(f"{env_id:<26}{s_return:>16.1f}{m_return:>12.1f}{'yes' if close else 'no':>12}{ratio:>14.3f}"
+              f"{'yes' if ratio <= 0.2 else 'no':>8}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", nargs="+", default=list(ALGORITHM), choices=list(ALGORITHM))
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per (env, policy) (default 3)")
+    parser.add_argument("--timesteps", type=int, help="override every recipe's budget")
+    parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
+    parser.add_argument("--results", default="results", help="output folder (default results/)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ENVS}, 1 seed, {QUICK_STEPS} steps")
+    args = parser.parse_args()
+    envs, seeds, steps, episodes = args.envs, args.seeds, args.timesteps, args.episodes
+    if args.quick:
+        envs, seeds, steps, episodes = list(QUICK_ENVS), 1, QUICK_STEPS, 2
+    results = Path(args.results)
+    csv_path = results / "agents.csv"
+    done = finished(csv_path)
+    for env_id in envs:
+        load_recipe(ALGORITHM[env_id], env_id)
+        for seed in range(seeds):
+            for policy in ("spiking", "mlp"):
+                if (env_id, policy, seed) in done:
+                    print(f"{env_id} {policy} seed {seed}: done, skipped")
+                    continue
+                row = run_one(env_id, policy, seed, steps, results / "runs", episodes)
+                append(csv_path, row)
+                print(f"{env_id} {policy} seed {seed}: return {row['final_return']} in {row['wall_s']} s")
+    learning_curves(csv_path, results / "learning_curves.png")
+    summary(csv_path)
+    print(f"\nwrote {csv_path} and {results / 'learning_curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
