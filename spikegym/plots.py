@@ -45,12 +45,11 @@ def plot_encoding(
         if j == 0:
             axis.legend(loc="upper right", fontsize=8)
     raster = axes[n_features, 0]
-    spikes = stacked.reshape(-1, gym_encoder.n_channels)
-    times, channels = np.nonzero(spikes)
-    raster.scatter(times / gym_encoder.substeps, channels, s=2, marker="|", color="black")
+    spikes = stacked.reshape(-1, gym_encoder.n_channels).T
+    extent = (0, len(episode), gym_encoder.n_channels, 0)
+    raster.imshow(spikes, aspect="auto", interpolation="nearest", cmap="Greys", extent=extent)
     raster.set_ylabel("channel")
     raster.set_xlabel("env step")
-    raster.set_ylim(-0.5, gym_encoder.n_channels - 0.5)
     if fronts is not None:
         axis = axes[-1, 0]
         for name, front in zip(names, fronts, strict=True):

@@ -1,0 +1,55 @@
+"""The result-producing scripts' --quick modes: their outputs have the documented columns and files."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def run(script: str, *arguments: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *arguments], capture_output=True, text=True, timeout=600, check=True
+    )
+    return done.stdout
+
+
+def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> None:
+    out = run("bench_agents.py", "--quick", "--results", str(tmp_path))
+    with (tmp_path / "agents.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = [
+        "env", "algo", "policy", "seed", "steps", "final_return", "final_return_std", "wall_s", "steps_per_s",
+        "input_spike_rate", "synaptic_ops", "macs", "energy_nj", "run_dir",
+    ]  # fmt: skip
+    assert list(rows[0]) == expected
+    assert {(row["env"], row["policy"]) for row in rows} == {
+        (env, policy) for env in ("CartPole-v1", "Pendulum-v1") for policy in ("spiking", "mlp")
+    }
+    for row in rows:
+        assert float(row["energy_nj"]) > 0 and int(row["steps"]) >= 1000
+        assert (float(row["synaptic_ops"]) > 0) == (row["policy"] == "spiking")
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+    assert "energy ratio" in out
+    again = run("bench_agents.py", "--quick", "--results", str(tmp_path))
+    assert again.count("done, skipped") == 4, "finished runs are not run again"
+
+
+def test_plot_encoders_quick_draws_every_encoder_and_an_overview(tmp_path: Path) -> None:
+    run("plot_encoders.py", "--quick", "--out", str(tmp_path))
+    names = {"bsa", "lif", "population", "pwm", "rate", "step_forward", "overview"}
+    assert {path.stem for path in tmp_path.glob("*.png")} == names
+    assert all(path.stat().st_size > 10_000 for path in tmp_path.glob("*.png"))
+
+
+def test_bench_encoders_compares_with_snntorch_spikegen(tmp_path: Path) -> None:
+    run("bench_encoders.py", "--quick", "--csv", str(tmp_path / "encoders.csv"))
+    with (tmp_path / "encoders.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    compared = [row for row in rows if row["table"] == "snntorch"]
+    assert {row["snntorch"] for row in compared} == {"spikegen.rate", "spikegen.delta", "spikegen.latency (8 steps)"}
+    assert all(float(row["encode_M_per_s"]) > 0 and float(row["snntorch_M_per_s"]) > 0 for row in compared)
+    assert {row["table"] for row in rows} == {"throughput", "streaming", "snntorch"}
