@@ -28,7 +28,6 @@ set), then ``./envs_configs``, then the configs shipped with spikegym.
 from __future__ import annotations
 
 import datetime
-import inspect
 import math
 import os
 import shutil
@@ -39,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from spikegym.encoders import ALIASES, encoder_class, make, names
+from spikegym.encoders import ALIASES, make, names, parameters
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "envs_configs"
 """The configs shipped with spikegym (the repository's ``envs_configs/``)."""
@@ -259,8 +258,7 @@ def _is_number(value: Any) -> bool:
 def _params(where: str, encoder: str, params: Any) -> dict[str, Any]:
     if not isinstance(params, Mapping):
         raise ConfigError(f"{where}: field 'params': expected a mapping of parameter names to values, got {params!r}")
-    signature = inspect.signature(encoder_class(encoder).__init__)
-    allowed = [p for p in signature.parameters if p not in ("self", "n_features", "low", "high")]
+    allowed = parameters(encoder)
     checked: dict[str, Any] = {}
     for name, value in params.items():
         if name not in allowed:

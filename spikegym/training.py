@@ -21,10 +21,11 @@ from stable_baselines3.common.vec_env import VecEnv
 from spikegym import __version__
 from spikegym.configs import EncoderConfig, is_config_path, load_config
 from spikegym.encoders import encoder_class
-from spikegym.gym_encoder import GymnasiumEncoder
+from spikegym.gym_encoder import resolve_bounds
 from spikegym.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingExtractor
 from spikegym.recipes import Recipe, load_recipe
 from spikegym.runs import MODEL_FILE, Run, RunError, RunInfo, new_run_dir, write_run
+from spikegym.scaling import ObservationLayout
 from spikegym.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
 
 logger = logging.getLogger(__name__)
@@ -41,11 +42,11 @@ def resolve_encoder(env_id: str, encoder: str | None) -> EncoderConfig:
         return load_config(env_id)
     if is_config_path(encoder):
         return load_config(encoder)
-    name = encoder_class(encoder).name
-    resolved = GymnasiumEncoder(gym.make(env_id).observation_space, name, env_id=env_id)
-    low, high = resolved.bounds
-    features = list(resolved.layout.names)
-    return EncoderConfig(env_id, name, {}, resolved.substeps, resolved.upsample, low.tolist(), high.tolist(), features)
+    layout = ObservationLayout.of(gym.make(env_id).observation_space)
+    low, high = resolve_bounds(layout, None, env_id)
+    return EncoderConfig(
+        env_id, encoder_class(encoder).name, {}, low=low.tolist(), high=high.tolist(), features=list(layout.names)
+    )
 
 
 def make_env(env_id: str, n_envs: int, seed: int, config: EncoderConfig | None, learnable: bool = False) -> VecEnv:

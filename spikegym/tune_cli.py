@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import shlex
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ import optuna
 import yaml
 
 from spikegym.configs import config_filename, find_config, load_config
-from spikegym.encoders import encoder_class, names
+from spikegym.encoders import encoder_class, names, parameters
 from spikegym.gym_encoder import GymnasiumEncoder
 from spikegym.rollouts import Rollouts, record, record_agent
 from spikegym.scaling import ObservationLayout, robust_bounds
@@ -75,6 +74,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     encoders = _check(args, parser)
     fixed = _fixed_params(args.param, parser)
+    known = {name for encoder in encoders for name in parameters(encoder)}
+    if set(fixed) - known:
+        parser.error(f"--param {sorted(set(fixed) - known)}: not a parameter of {encoders}; they take {sorted(known)}")
     space = gym.make(args.env_id).observation_space
     layout = ObservationLayout.of(space)
     output = Path(args.output) if args.output else Path("envs_configs") / config_filename(args.env_id)
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
     )
     results: dict[str, TunedEncoder] = {}
     for name in encoders:
-        own = {k: v for k, v in fixed.items() if k in _parameters(name)}
+        own = {k: v for k, v in fixed.items() if k in parameters(name)}
         results[name] = tune_encoder(
             name,
             tuning,
@@ -180,10 +182,6 @@ def _fixed_params(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str
             parser.error(f"--param must look like NAME=VALUE, got {pair!r}")
         fixed[name] = yaml.safe_load(text)
     return fixed
-
-
-def _parameters(encoder: str) -> set[str]:
-    return set(inspect.signature(encoder_class(encoder).__init__).parameters) - {"self", "n_features", "low", "high"}
 
 
 def _rollouts(args: argparse.Namespace, layout: ObservationLayout) -> Rollouts:

@@ -192,6 +192,7 @@ gym.register("TextObservations-v0", entry_point=TextObservations)
         (["TextObservations-v0"], "TextObservations-v0: observation_space is Text"),
         (["CartPole-v1", "--storage", "sqlite:////no/such/dir/tune.db"], "cannot be opened"),
         (["CartPole-v1", "--param", "n_bins"], "--param must look like NAME=VALUE"),
+        (["CartPole-v1", "--encoder", "sf", "--param", "n_bins=6"], "['n_bins']: not a parameter of ['step_forward']"),
     ],
 )
 def test_the_tune_command_refuses_bad_input_before_any_work(

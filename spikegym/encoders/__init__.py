@@ -9,6 +9,7 @@ StepForwardEncoder(n_features=4, initial=first)
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from spikegym.encoders.base import MirroredEncoder, SpikeEncoder
@@ -38,6 +39,16 @@ def encoder_class(name: str) -> type[SpikeEncoder]:
     return ENCODERS[key]
 
 
+def parameters(name: str) -> list[str]:
+    """The parameters of the encoder ``name`` besides ``n_features`` and the bounds.
+
+    >>> parameters("sf")
+    ['threshold', 'initial']
+    """
+    signature = inspect.signature(encoder_class(name).__init__)
+    return [p for p in signature.parameters if p not in ("self", "n_features", "low", "high")]
+
+
 def make(name: str, n_features: int, **params: Any) -> SpikeEncoder:
     """Build the encoder registered under ``name`` with ``params``."""
     return encoder_class(name)(n_features, **params)
@@ -62,4 +73,5 @@ __all__ = [
     "encoder_class",
     "make",
     "names",
+    "parameters",
 ]
