@@ -27,15 +27,10 @@ from spikegym.encoders import names
 from spikegym.gym_encoder import GymnasiumEncoder
 from spikegym.objectives import stream_scores
 from spikegym.plots import plot_encoding
-from spikegym.rollouts import record
+from spikegym.rollouts import balancing_policy, record
 from spikegym.tuning import tune_encoder
 
 ENV_ID = "CartPole-v1"
-
-
-def balancing(observation: np.ndarray) -> int:
-    """Push the cart towards the pole's lean (and its angular velocity)."""
-    return int(observation[2] + 0.5 * observation[3] > 0)
 
 
 def main() -> None:
@@ -50,7 +45,7 @@ def main() -> None:
     config = load_config(ENV_ID)
     low, high = np.asarray(config.low), np.asarray(config.high)
     tuning, held_out = record(ENV_ID, 4000, seed=0).split(0.2, seed=0)
-    episode = record(ENV_ID, 100 if args.quick else 400, seed=7, policy=balancing).episodes[0]
+    episode = record(ENV_ID, 100 if args.quick else 400, seed=7, policy=balancing_policy).episodes[0]
     space = gym.make(ENV_ID).observation_space
     panels = []
     for name in names():

@@ -20,28 +20,7 @@ import torch
 
 from spikegym import __version__, agent_cli, tune_cli
 from spikegym.encoders import make, names
-
-
-def balancing_trajectory(env_id: str, n_steps: int, seed: int) -> np.ndarray:
-    """Observations ``(n_steps, F)`` of ``env_id`` under a simple lean-following controller.
-
-    The controller pushes the cart towards the pole's lean, so CartPole
-    episodes run long and the trajectory is smooth; episodes follow each other
-    until ``n_steps`` observations are recorded.
-    """
-    import gymnasium as gym
-
-    env = gym.make(env_id)
-    observations = []
-    obs, _ = env.reset(seed=seed)
-    while len(observations) < n_steps:
-        observations.append(np.asarray(obs, dtype=np.float64).ravel())
-        lean = obs[2] + 0.5 * obs[3] if obs.shape == (4,) else 0.0
-        obs, _, terminated, truncated, _ = env.step(int(lean > 0))
-        if terminated or truncated:
-            obs, _ = env.reset()
-    env.close()
-    return np.stack(observations)
+from spikegym.rollouts import balancing_policy, record
 
 
 def demo(env_id: str, n_steps: int, substeps: int, seed: int) -> list[dict[str, float | str]]:
@@ -51,7 +30,8 @@ def demo(env_id: str, n_steps: int, substeps: int, seed: int) -> list[dict[str, 
     wrapper presents it; errors are over all sub-steps, relative to each
     feature's range (NRMSE) and in signal units (MAE).
     """
-    observations = balancing_trajectory(env_id, n_steps, seed)
+    policy = balancing_policy if env_id.startswith("CartPole") else None
+    observations = record(env_id, n_steps, seed, policy=policy).values()
     signal = torch.from_numpy(np.repeat(observations, substeps, axis=0))
     value_range = signal.max(0).values - signal.min(0).values
     rows: list[dict[str, float | str]] = []
