@@ -136,22 +136,42 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
     plt.close(figure)
 
 
-def summary(csv_path: Path) -> None:
-    """Print per env the mean final returns and energies, and whether the targets are met."""
+def summary(csv_path: Path) -> list[dict]:
+    """Per env: returns and energies (mean ± std over seeds) and whether the targets are met; printed
+    as a table and returned as rows."""
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    print(f"\n{'env':<26}{'spiking return':>16}{'MLP return':>12}{'within 10%':>12}{'energy ratio':>14}{'<= 0.2':>8}")
-    for env_id in sorted({row["env"] for row in rows}):
-        spiking = [row for row in rows if row["env"] == env_id and row["policy"] == "spiking"]
-        mlp = [row for row in rows if row["env"] == env_id and row["policy"] == "mlp"]
-        if not spiking or not mlp:
+    table = []
+    for env_id in [env for env in ALGORITHM if any(row["env"] == env for row in rows)]:
+        runs = {p: [r for r in rows if r["env"] == env_id and r["policy"] == p] for p in ("spiking", "mlp")}
+        if not runs["spiking"] or not runs["mlp"]:
             continue
-        s_return = np.mean([float(r["final_return"]) for r in spiking])
-        m_return = np.mean([float(r["final_return"]) for r in mlp])
-        ratio = np.mean([float(r["energy_nj"]) for r in spiking]) / np.mean([float(r["energy_nj"]) for r in mlp])
-        close = s_return >= m_return - 0.1 * abs(m_return)
-        print(f"{env_id:<26}{s_return:>16.1f}{m_return:>12.1f}{'yes' if close else 'no':>12}{ratio:>14.3f}"
-              f"{'yes' if ratio <= 0.2 else 'no':>8}")  # fmt: skip
+        returns = {p: np.array([float(r["final_return"]) for r in runs[p]]) for p in runs}
+        energy = {p: np.mean([float(r["energy_nj"]) for r in runs[p]]) for p in runs}
+        table.append(
+            {
+                "env": env_id,
+                "algo": ALGORITHM[env_id],
+                "seeds": f"{len(runs['spiking'])}/{len(runs['mlp'])}",
+                "steps": runs["mlp"][0]["steps"],
+                "spiking": f"{returns['spiking'].mean():.1f} ± {returns['spiking'].std():.1f}",
+                "mlp": f"{returns['mlp'].mean():.1f} ± {returns['mlp'].std():.1f}",
+                "within_10%": returns["spiking"].mean() >= returns["mlp"].mean() - 0.1 * abs(returns["mlp"].mean()),
+                "spiking_nj": energy["spiking"],
+                "mlp_nj": energy["mlp"],
+                "ratio": energy["spiking"] / energy["mlp"],
+            }
+        )
+    print(
+        "\n| env | algo | seeds (spiking/MLP) | steps | spiking return | MLP return | within 10% | "
+        "spiking nJ/decision | MLP nJ/decision | energy ratio (target <= 0.2) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in table:
+        print(f"| {row['env']} | {row['algo']} | {row['seeds']} | {row['steps']} | {row['spiking']} | {row['mlp']} | "
+              f"{'yes' if row['within_10%'] else 'no'} | {row['spiking_nj']:.2f} | {row['mlp_nj']:.2f} | "
+              f"{row['ratio']:.3f} {'(met)' if row['ratio'] <= 0.2 else '(not met)'} |")  # fmt: skip
+    return table
 
 
 def main() -> None:
