@@ -108,7 +108,7 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
 
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    envs = sorted({row["env"] for row in rows})
+    envs = [env for env in ALGORITHM if any(row["env"] == env for row in rows)]
     figure, axes = plt.subplots(1, len(envs), figsize=(4.5 * len(envs), 3.5), squeeze=False)
     for axis, env_id in zip(axes[0], envs, strict=True):
         for policy, colour in (("spiking", "tab:red"), ("mlp", "tab:blue")):
@@ -128,6 +128,7 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
             axis.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
         axis.set_title(f"{env_id} ({ALGORITHM[env_id]})")
         axis.set_xlabel("env steps")
+        axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         axis.set_ylabel("evaluation return")
         axis.legend(fontsize=8)
     figure.tight_layout()
