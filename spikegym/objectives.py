@@ -38,10 +38,6 @@ class StreamScores:
     spike_rate: float
     nrmse_per_feature: tuple[float, ...]
 
-    def as_dict(self) -> dict[str, float]:
-        """The scalar scores, for a config's provenance."""
-        return {"nrmse": self.nrmse, "mse": self.mse, "mae": self.mae, "spike_rate": self.spike_rate}
-
 
 def stream_scores(gym_encoder: GymnasiumEncoder, episodes: Rollouts | Sequence[np.ndarray]) -> StreamScores:
     """Encode each episode as the wrapper would (one stream per episode, seeded by its index),
