@@ -109,8 +109,12 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     envs = [env for env in ALGORITHM if any(row["env"] == env for row in rows)]
-    figure, axes = plt.subplots(1, len(envs), figsize=(4.5 * len(envs), 3.5), squeeze=False)
-    for axis, env_id in zip(axes[0], envs, strict=True):
+    columns = min(3, len(envs))
+    rows_of_panels = -(-len(envs) // columns)
+    figure, axes = plt.subplots(rows_of_panels, columns, figsize=(4.8 * columns, 3.5 * rows_of_panels), squeeze=False)
+    for axis in axes.flat[len(envs) :]:
+        axis.set_visible(False)
+    for axis, env_id in zip(axes.flat, envs, strict=False):
         for policy, colour in (("spiking", "tab:red"), ("mlp", "tab:blue")):
             curves = []
             for row in rows:
