@@ -101,14 +101,20 @@ def _typecode(enc: SpikeEncoder) -> str:
     raise TypeError(f"reference loops support float32 and float64 encoders, got {dtype}")
 
 
+def _spans(enc: SpikeEncoder) -> list[float]:
+    """``high - low`` per feature, rounded to the encoder's dtype as the kernels compute it."""
+    r = array(_typecode(enc), [0.0])
+    spans = []
+    for low, high in zip(_floats(enc.low), _floats(enc.high), strict=True):
+        r[0] = high - low
+        spans.append(r[0])
+    return spans
+
+
 def normalize_loop(enc: SpikeEncoder, rows: Rows) -> Rows:
     """``clip((x - low) / (high - low), 0, 1)`` in the encoder's dtype, like ``_kernels.normalize``."""
-    low, high, n_features = _floats(enc.low), _floats(enc.high), enc.n_features
+    low, span, n_features = _floats(enc.low), _spans(enc), enc.n_features
     r = array(_typecode(enc), [0.0])
-    span = []
-    for j in range(n_features):
-        r[0] = high[j] - low[j]
-        span.append(r[0])
     out = []
     for t, row in enumerate(rows):
         scaled = []
@@ -125,12 +131,8 @@ def normalize_loop(enc: SpikeEncoder, rows: Rows) -> Rows:
 
 def unscale_loop(enc: SpikeEncoder, u: Rows) -> Rows:
     """``u * (high - low) + low`` in the encoder's dtype, like ``SpikeEncoder._unscaled``."""
-    low, high, n_features = _floats(enc.low), _floats(enc.high), enc.n_features
+    low, span, n_features = _floats(enc.low), _spans(enc), enc.n_features
     r = array(_typecode(enc), [0.0])
-    span = []
-    for j in range(n_features):
-        r[0] = high[j] - low[j]
-        span.append(r[0])
     out = []
     for row in u:
         values = []
