@@ -33,6 +33,9 @@ def add_parsers(commands: Any) -> None:
     train.add_argument("--eval-freq", type=int, help="evaluate every N env steps (default: a tenth of the budget)")
     train.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation (default 5)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--device", default="cpu", help="torch device of the networks: cpu (default), cuda, cuda:N or auto"
+    )
 
     replay = commands.add_parser(
         "replay",
@@ -56,6 +59,22 @@ def add_parsers(commands: Any) -> None:
     export.add_argument("--nir", required=True, help="the .nir file to write (never overwritten)")
 
 
+def _check_device(device: str, parser: argparse.ArgumentParser) -> None:
+    """Fail on a device torch does not know or that is not there (SB3 would fall back to the CPU silently)."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        parser.error(f"--device {device!r} is not a torch device (cpu, cuda, cuda:N or auto): {error}")
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {device!r}: torch sees no CUDA device here; use cpu or auto")
+    if parsed.type not in ("cpu", "cuda"):
+        parser.error(f"--device {device!r}: only cpu, cuda, cuda:N or auto are supported")
+
+
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     """Check the arguments before any work, train, and print where the run went and how it ended."""
     from spikegym.training import resolve_encoder, train
@@ -77,6 +96,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
             resolve_encoder(args.env_id, args.encoder)
         except (ValueError, FileNotFoundError) as error:
             parser.error(f"--encoder: {error}")
+    _check_device(args.device, parser)
     run_dir, _ = train(
         args.env_id,
         args.algo,
@@ -89,6 +109,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
         eval_freq=args.eval_freq,
         n_eval_episodes=args.eval_episodes,
         command="spikegym " + " ".join(argv),
+        device=args.device,
     )
     print(f"run directory: {run_dir}")
     final = _last_evaluation(run_dir)

@@ -29,9 +29,9 @@ import gymnasium as gym
 import snntorch as snn
 import torch
 from snntorch import surrogate
-from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
@@ -240,9 +240,51 @@ def _population_decoder(policy: BasePolicy, features_dim: int, latent_dim: int) 
     return PopulationDecoder(n_actions, features_dim // n_actions)
 
 
-class PopulationSACPolicy(SACPolicy):
-    """SAC whose actor mean is decoded from groups of spiking neurons (PopSAN); use with a
-    :class:`SpikingExtractor` whose last layer has ``n_actions x population`` neurons and
+class _CriticChoice:
+    """Builds the critics of an off-policy actor-critic: spiking (the SB3 default, each critic with its own
+    features extractor) or MLPs over the flattened observation (``critic="mlp"``, PopSAN's split)."""
+
+    def __init__(self, *args: object, critic: Literal["spiking", "mlp"] = "spiking", **kwargs: object) -> None:
+        if critic not in ("spiking", "mlp"):
+            raise ValueError(f"critic must be 'spiking' or 'mlp', got {critic!r}")
+        self.critic_network = critic
+        super().__init__(*args, **kwargs)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
+        if self.critic_network == "spiking":
+            return super().make_critic(features_extractor)
+        kwargs = self._update_features_extractor(self.critic_kwargs, FlattenExtractor(self.observation_space))
+        return ContinuousCritic(**kwargs).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, object]:
+        return {**super()._get_constructor_parameters(), "critic": self.critic_network}
+
+
+class SpikingSACPolicy(_CriticChoice, SACPolicy):
+    """SAC for a spiking actor, with spiking critics or, with ``critic="mlp"``, MLP critics (PopSAN's split).
+
+    The actor runs ``features_extractor_class`` (a :class:`SpikingExtractor`).
+    The critics and their targets only train the actor and are never
+    deployed; as MLPs (``net_arch["qf"]``) over the flattened observation
+    they cost far less per update than two more spiking networks.
+
+    >>> from stable_baselines3 import SAC
+    >>> from spikegym import SpikeObservationWrapper
+    >>> env = SpikeObservationWrapper(gym.make("Pendulum-v1"), encoder="Pendulum-v1")
+    >>> kwargs = {"features_extractor_class": SpikingExtractor, "net_arch": {"pi": [], "qf": [64]}, "critic": "mlp"}
+    >>> model = SAC(SpikingSACPolicy, env, policy_kwargs=kwargs)
+    >>> type(model.policy.critic.features_extractor).__name__
+    'FlattenExtractor'
+    """
+
+
+class SpikingTD3Policy(_CriticChoice, TD3Policy):
+    """TD3 for a spiking actor, with spiking or (``critic="mlp"``) MLP critics, as :class:`SpikingSACPolicy`."""
+
+
+class PopulationSACPolicy(SpikingSACPolicy):
+    """:class:`SpikingSACPolicy` whose actor mean is decoded from groups of spiking neurons (PopSAN); use
+    with a :class:`SpikingExtractor` whose last layer has ``n_actions x population`` neurons and
     ``readout="spike_count"``, and ``net_arch={"pi": [], "qf": [...]}``."""
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
@@ -252,8 +294,9 @@ class PopulationSACPolicy(SACPolicy):
         return actor
 
 
-class PopulationTD3Policy(TD3Policy):
-    """TD3 whose deterministic action is decoded from groups of spiking neurons (PopSAN, then tanh)."""
+class PopulationTD3Policy(SpikingTD3Policy):
+    """:class:`SpikingTD3Policy` whose deterministic action is decoded from groups of spiking neurons
+    (PopSAN, then tanh)."""
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
         actor = super().make_actor(features_extractor)

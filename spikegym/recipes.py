@@ -14,7 +14,8 @@ AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
 
 ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
 REQUIRED = ("n_timesteps", "n_envs")
-OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head")
+OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic")
+CRITICS: tuple[str, ...] = ("spiking", "mlp")
 
 
 class RecipeError(ValueError):
@@ -37,6 +38,8 @@ class Recipe:
     :param action_noise: ``{"type": "normal", "sigma": s}`` for TD3-style exploration, or ``None``.
     :param population_head: for SAC/TD3, neurons per action dimension of a PopSAN-style population-coded
         action decoder (the spiking extractor gains an output layer of ``n_actions x population_head``).
+    :param critic: for SAC/TD3, ``spiking`` critics (each with its own spiking extractor) or ``mlp``
+        critics over the flattened spike block; only the actor is deployed, so either keeps its energy.
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -52,6 +55,7 @@ class Recipe:
     ann_net_arch: list[int] = field(default_factory=lambda: [64, 64])
     action_noise: dict[str, Any] | None = None
     population_head: int | None = None
+    critic: str = "spiking"
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
@@ -69,6 +73,8 @@ class Recipe:
             data["action_noise"] = dict(self.action_noise)
         if self.population_head is not None:
             data["population_head"] = self.population_head
+        if self.critic != "spiking":
+            data["critic"] = self.critic
         return data
 
     @classmethod
@@ -110,6 +116,11 @@ class Recipe:
             raise RecipeError(
                 f"{where}: {env_id}.population_head must be a population size >= 1, for sac or td3; got {head!r}"
             )
+        critic = data.get("critic", "spiking")
+        if critic not in CRITICS or (critic != "spiking" and algo not in ("sac", "td3")):
+            raise RecipeError(
+                f"{where}: {env_id}.critic must be one of {list(CRITICS)} (mlp for sac or td3 only); got {critic!r}"
+            )
         return cls(
             algo,
             env_id,
@@ -121,6 +132,7 @@ class Recipe:
             list(data.get("ann_net_arch", [64, 64])),
             None if noise is None else dict(noise),
             head,
+            critic,
         )
 
 

@@ -15,6 +15,7 @@ from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -22,7 +23,13 @@ from spikegym import __version__
 from spikegym.configs import EncoderConfig, is_config_path, load_config
 from spikegym.encoders import encoder_class
 from spikegym.gym_encoder import resolve_bounds
-from spikegym.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingExtractor
+from spikegym.policies import (
+    PopulationSACPolicy,
+    PopulationTD3Policy,
+    SpikingExtractor,
+    SpikingSACPolicy,
+    SpikingTD3Policy,
+)
 from spikegym.recipes import Recipe, load_recipe
 from spikegym.runs import MODEL_FILE, Run, RunError, RunInfo, new_run_dir, write_run
 from spikegym.scaling import ObservationLayout
@@ -67,7 +74,8 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
     """SB3 ``policy_kwargs``: the spiking extractor and head of the recipe, or its MLP baseline.
 
     With a ``population_head``, the extractor gains an output layer of
-    ``n_actions x population_head`` neurons read out as spike rates.
+    ``n_actions x population_head`` neurons read out as spike rates. SAC and
+    TD3 policies also get the recipe's ``critic`` (spiking or MLP critics).
     """
     if not spiking:
         return {"net_arch": recipe.ann_net_arch}
@@ -76,29 +84,37 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
         n_actions = int(np.prod(action_space.shape))
         extractor["hidden"] = [*extractor.get("hidden", [64, 64]), n_actions * recipe.population_head]
         extractor["readout"] = "spike_count"
-    return {
-        "features_extractor_class": SpikingExtractor,
-        "features_extractor_kwargs": extractor,
-        "net_arch": recipe.net_arch,
-    }
+    kwargs = {"features_extractor_class": SpikingExtractor, "features_extractor_kwargs": extractor}
+    if recipe.algo in ("sac", "td3"):
+        kwargs["critic"] = recipe.critic
+    return {**kwargs, "net_arch": recipe.net_arch}
 
 
-def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool) -> BaseAlgorithm:
-    """The SB3 algorithm of ``recipe`` on ``env``, seeded."""
+SPIKING_POLICIES: dict[tuple[str, bool], type[BasePolicy]] = {
+    ("sac", False): SpikingSACPolicy,
+    ("sac", True): PopulationSACPolicy,
+    ("td3", False): SpikingTD3Policy,
+    ("td3", True): PopulationTD3Policy,
+}
+"""Spiking SAC/TD3 policies (a choice of spiking or MLP critics) by ``(algo, population_head given)``."""
+
+
+def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool, device: str = "cpu") -> BaseAlgorithm:
+    """The SB3 algorithm of ``recipe`` on ``env``, seeded, on torch ``device``."""
     kwargs = dict(recipe.algo_kwargs)
     if recipe.action_noise is not None:
         n_actions = int(np.prod(env.action_space.shape))
         sigma = float(recipe.action_noise["sigma"])
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), sigma * np.ones(n_actions))
-    policy: str | type = "MlpPolicy"
-    if spiking and recipe.population_head is not None:
-        policy = PopulationSACPolicy if recipe.algo == "sac" else PopulationTD3Policy
+    policy: str | type[BasePolicy] = "MlpPolicy"
+    if spiking and recipe.algo in ("sac", "td3"):
+        policy = SPIKING_POLICIES[recipe.algo, recipe.population_head is not None]
     return ALGORITHMS[recipe.algo](
         policy,
         env,
         policy_kwargs=policy_kwargs(recipe, spiking, env.action_space),
         seed=seed,
-        device="cpu",
+        device=device,
         verbose=0,
         **kwargs,
     )
@@ -117,6 +133,7 @@ def train(
     eval_freq: int | None = None,
     n_eval_episodes: int = 5,
     command: str = "",
+    device: str = "cpu",
 ) -> tuple[Path, BaseAlgorithm]:
     """Train ``algo`` on ``env_id`` with its recipe into a new run directory; returns it and the model.
 
@@ -128,6 +145,8 @@ def train(
     every ``eval_freq`` env steps (default a tenth of the budget) on a
     separately seeded env and keeps ``progress.csv``, TensorBoard logs, the
     evaluations, the model, the encoder config, the recipe and ``run.yaml``.
+    ``device`` is the torch device of the networks (``"cpu"``, ``"cuda"``,
+    ``"auto"``); networks this small usually train fastest on the CPU.
     """
     recipe = load_recipe(algo, env_id)
     budget = recipe.n_timesteps if timesteps is None else timesteps
@@ -144,7 +163,7 @@ def train(
     policy = "ann" if ann else "spiking"
     info = RunInfo(env_id, algo, policy, None if ann else name, seed, budget, __version__, created, command)
     write_run(run_dir, info, config, recipe)
-    model = build_model(recipe, env, seed, spiking=not ann)
+    model = build_model(recipe, env, seed, spiking=not ann, device=device)
     model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
     frequency = eval_freq if eval_freq is not None else max(budget // 10, 1)
     callback = EvalCallback(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gymnasium as gym
@@ -56,6 +57,40 @@ def test_every_algorithm_trains_a_few_hundred_steps_with_the_spiking_extractor(
     assert any(not torch.equal(a, b) for a, b in zip(before, extractor.parameters(), strict=True)), "no learning"
     action, _ = model.predict(env.reset(), deterministic=True)
     assert env.action_space.contains(action[0])
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+@pytest.mark.parametrize("critic", ["spiking", "mlp"])
+def test_off_policy_critics_are_spiking_or_mlps_and_the_choice_survives_saving(
+    algo: str, critic: str, tmp_path: Path
+) -> None:
+    recipe = dataclasses.replace(
+        tiny_recipe(algo, "Pendulum-v1", learning_starts=10, buffer_size=100, batch_size=8), critic=critic
+    )
+    env = make_vec_env(
+        "Pendulum-v1", seed=0, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": "Pendulum-v1"}
+    )
+    model = build_model(recipe, env, seed=0, spiking=True)
+    assert isinstance(model.policy.actor.features_extractor, SpikingExtractor)
+    for critic_net in (model.policy.critic, model.policy.critic_target):
+        spiking = any(isinstance(m, SpikingExtractor) for m in critic_net.modules())
+        assert spiking == (critic == "spiking")
+    critic_before = [p.detach().clone() for p in model.policy.critic.parameters()]
+    model.learn(total_timesteps=40)
+    assert any(not torch.equal(a, b) for a, b in zip(critic_before, model.policy.critic.parameters(), strict=True))
+    model.save(tmp_path / "model.zip")
+    loaded = type(model).load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.critic_network == critic
+    for name, value in model.policy.critic.state_dict().items():
+        torch.testing.assert_close(loaded.policy.critic.state_dict()[name], value)
+
+
+def test_an_unknown_critic_is_refused() -> None:
+    from spikegym.policies import SpikingSACPolicy
+
+    env = SpikeObservationWrapper(gym.make("Pendulum-v1"), encoder="Pendulum-v1")
+    with pytest.raises(ValueError, match="critic must be 'spiking' or 'mlp', got 'ann'"):
+        SpikingSACPolicy(env.observation_space, env.action_space, lambda _: 1e-3, critic="ann")
 
 
 def test_the_fused_layer_equals_snntorch_leaky_stepping() -> None:
@@ -232,6 +267,12 @@ def test_bad_recipes_and_algorithms(tmp_path: Path) -> None:
     (tmp_path / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 4\n  n_timesteps: 10\n  net_arch: big\n")
     with pytest.raises(RecipeError, match=r"CartPole-v1.net_arch must be a list of layer sizes"):
         load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
+    (tmp_path / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 4\n  n_timesteps: 10\n  critic: mlp\n")
+    with pytest.raises(RecipeError, match=r"CartPole-v1.critic must be one of \['spiking', 'mlp'\] \(mlp for sac"):
+        load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
+    (tmp_path / "sac.yaml").write_text("Pendulum-v1:\n  n_envs: 1\n  n_timesteps: 10\n  critic: ann\n")
+    with pytest.raises(RecipeError, match=r"Pendulum-v1.critic must be one of .*got 'ann'"):
+        load_recipe("sac", "Pendulum-v1", agents_dir=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -242,6 +283,13 @@ def test_bad_recipes_and_algorithms(tmp_path: Path) -> None:
         (["train", "Pendulum-v1", "--algo", "dqn"], "has no recipe for 'Pendulum-v1'"),
         (["train", "CartPole-v1", "--ann", "--encoder", "sf"], "--ann trains on raw observations"),
         (["replay", "/nonexistent/run"], "is not a directory"),
+        (["train", "CartPole-v1", "--device", "gpu0"], "--device 'gpu0' is not a torch device"),
+        (["train", "CartPole-v1", "--device", "meta"], "only cpu, cuda, cuda:N or auto"),
+        pytest.param(
+            ["train", "CartPole-v1", "--device", "cuda"],
+            "torch sees no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is there"),
+        ),
     ],
 )
 def test_the_commands_refuse_bad_input(arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -328,3 +376,29 @@ def test_rollouts_recorded_with_a_trained_agent(trained: tuple[Path, object]) ->
     random_policy = record("CartPole-v1", 300, seed=1)
     assert len(rollouts.episodes) < len(random_policy.episodes), "the agent balances longer than a random policy"
     assert record_agent(trained[0], 300, seed=1).episodes[0].tolist() == rollouts.episodes[0].tolist()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_spiking_agent_trains_on_cuda_and_replays_on_the_cpu(tmp_path: Path) -> None:
+    run_dir, model = train("CartPole-v1", "ppo", timesteps=512, runs_dir=tmp_path, progress=False, device="cuda")
+    assert model.device.type == "cuda"
+    assert next(actor_parts(model)[0].parameters()).device.type == "cuda"
+    report = replay(load_run(run_dir), episodes=2, deterministic=True)
+    assert report.spiking is not None and report.spiking.synaptic_ops > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_extractor_gives_the_same_features_and_gradients_on_cuda() -> None:
+    torch.manual_seed(0)
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((8, 12)), hidden=[32, 8])
+    spikes = (torch.rand(64, 8, 12) < 0.3).float()
+    features = extractor(spikes)
+    features.sum().backward()
+    grads = [p.grad.clone() for p in extractor.parameters()]
+    extractor.zero_grad()
+    gpu = extractor.to("cuda")
+    gpu_features = gpu(spikes.cuda())
+    gpu_features.sum().backward()
+    torch.testing.assert_close(gpu_features.cpu(), features, rtol=1e-4, atol=1e-5)
+    for grad, param in zip(grads, gpu.parameters(), strict=True):
+        torch.testing.assert_close(param.grad.cpu(), grad, rtol=1e-3, atol=1e-5)
