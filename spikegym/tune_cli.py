@@ -18,6 +18,7 @@ from spikegym.configs import config_filename, find_config, load_config
 from spikegym.encoders import encoder_class, names, parameters
 from spikegym.gym_encoder import GymnasiumEncoder
 from spikegym.rollouts import Rollouts, record, record_agent
+from spikegym.runs import RunError, load_run
 from spikegym.scaling import ObservationLayout, robust_bounds
 from spikegym.tuning import OBJECTIVES, TunedEncoder, open_storage, provenance, tune_encoder
 
@@ -171,6 +172,15 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
         ObservationLayout.of(gym.make(args.env_id).observation_space)
     except TypeError as error:
         parser.error(f"{args.env_id}: {error}")
+    if args.agent:
+        try:
+            trained_on = load_run(args.agent).info.env_id
+        except RunError as error:
+            parser.error(f"--agent: {error}")
+        if trained_on != args.env_id:
+            parser.error(f"--agent {args.agent} was trained on {trained_on}, not {args.env_id}")
+    if args.rollouts and not Path(args.rollouts).is_file():
+        parser.error(f"--rollouts {args.rollouts!r} is not a file of recorded rollouts (.npz)")
     return names() if args.encoder == "all" else [encoder_class(args.encoder).name]
 
 
@@ -195,10 +205,7 @@ def _rollouts(args: argparse.Namespace, layout: ObservationLayout) -> Rollouts:
         return rollouts
     if args.agent:
         n_steps, n_episodes = _budget(args)
-        rollouts = record_agent(args.agent, n_steps, args.seed, progress=not args.no_progress, n_episodes=n_episodes)
-        if rollouts.env_id != args.env_id:
-            raise ValueError(f"--agent {args.agent} was trained on {rollouts.env_id}, not {args.env_id}")
-        return rollouts
+        return record_agent(args.agent, n_steps, args.seed, progress=not args.no_progress, n_episodes=n_episodes)
     n_steps, n_episodes = _budget(args)
     return record(args.env_id, n_steps, seed=args.seed, progress=not args.no_progress, n_episodes=n_episodes)
 

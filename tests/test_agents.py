@@ -378,6 +378,17 @@ def test_rollouts_recorded_with_a_trained_agent(trained: tuple[Path, object]) ->
     assert record_agent(trained[0], 300, seed=1).episodes[0].tolist() == rollouts.episodes[0].tolist()
 
 
+def test_tuning_refuses_an_agent_of_another_env(
+    trained: tuple[Path, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", "Acrobot-v1", "--agent", str(trained[0]), "--no-progress"])
+    assert exit_info.value.code == 2
+    assert f"--agent {trained[0]} was trained on CartPole-v1, not Acrobot-v1" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_spiking_agent_trains_on_cuda_and_replays_on_the_cpu(tmp_path: Path) -> None:
     run_dir, model = train("CartPole-v1", "ppo", timesteps=512, runs_dir=tmp_path, progress=False, device="cuda")

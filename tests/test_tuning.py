@@ -193,6 +193,8 @@ gym.register("TextObservations-v0", entry_point=TextObservations)
         (["CartPole-v1", "--storage", "sqlite:////no/such/dir/tune.db"], "cannot be opened"),
         (["CartPole-v1", "--param", "n_bins"], "--param must look like NAME=VALUE"),
         (["CartPole-v1", "--encoder", "sf", "--param", "n_bins=6"], "['n_bins']: not a parameter of ['step_forward']"),
+        (["CartPole-v1", "--agent", "/no/such/run"], "--agent: /no/such/run is not a directory"),
+        (["CartPole-v1", "--rollouts", "missing.npz"], "--rollouts 'missing.npz' is not a file"),
     ],
 )
 def test_the_tune_command_refuses_bad_input_before_any_work(
