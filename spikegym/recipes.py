@@ -15,7 +15,13 @@ AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
 ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
 REQUIRED = ("n_timesteps", "n_envs")
 OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic")
-CRITICS: tuple[str, ...] = ("spiking", "mlp")
+CRITICS: dict[str, tuple[str, ...]] = {
+    "a2c": ("shared", "spiking"),
+    "ppo": ("shared", "spiking"),
+    "sac": ("spiking", "mlp"),
+    "td3": ("spiking", "mlp"),
+}
+"""The critic kinds each actor-critic algorithm takes; the first is its default (DQN has none)."""
 
 
 class RecipeError(ValueError):
@@ -38,8 +44,10 @@ class Recipe:
     :param action_noise: ``{"type": "normal", "sigma": s}`` for TD3-style exploration, or ``None``.
     :param population_head: for SAC/TD3, neurons per action dimension of a PopSAN-style population-coded
         action decoder (the spiking extractor gains an output layer of ``n_actions x population_head``).
-    :param critic: for SAC/TD3, ``spiking`` critics (each with its own spiking extractor) or ``mlp``
-        critics over the flattened spike block; only the actor is deployed, so either keeps its energy.
+    :param critic: the value network or critics, which train the actor and are never deployed:
+        for PPO/A2C ``shared`` (a head on the actor's spiking features, SB3's default) or ``spiking``
+        (its own spiking extractor); for SAC/TD3 ``spiking`` (the default) or ``mlp`` (MLPs over
+        the flattened spike block). ``None``: the algorithm's default.
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -55,7 +63,7 @@ class Recipe:
     ann_net_arch: list[int] = field(default_factory=lambda: [64, 64])
     action_noise: dict[str, Any] | None = None
     population_head: int | None = None
-    critic: str = "spiking"
+    critic: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
@@ -73,7 +81,7 @@ class Recipe:
             data["action_noise"] = dict(self.action_noise)
         if self.population_head is not None:
             data["population_head"] = self.population_head
-        if self.critic != "spiking":
+        if self.critic is not None:
             data["critic"] = self.critic
         return data
 
@@ -116,11 +124,10 @@ class Recipe:
             raise RecipeError(
                 f"{where}: {env_id}.population_head must be a population size >= 1, for sac or td3; got {head!r}"
             )
-        critic = data.get("critic", "spiking")
-        if critic not in CRITICS or (critic != "spiking" and algo not in ("sac", "td3")):
-            raise RecipeError(
-                f"{where}: {env_id}.critic must be one of {list(CRITICS)} (mlp for sac or td3 only); got {critic!r}"
-            )
+        critic = data.get("critic")
+        if critic is not None and critic not in CRITICS.get(algo, ()):
+            allowed = f"one of {list(CRITICS[algo])}" if algo in CRITICS else f"absent for {algo}"
+            raise RecipeError(f"{where}: {env_id}.critic must be {allowed}; got {critic!r}")
         return cls(
             algo,
             env_id,

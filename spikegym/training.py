@@ -30,7 +30,7 @@ from spikegym.policies import (
     SpikingSACPolicy,
     SpikingTD3Policy,
 )
-from spikegym.recipes import Recipe, load_recipe
+from spikegym.recipes import CRITICS, Recipe, load_recipe
 from spikegym.runs import MODEL_FILE, Run, RunError, RunInfo, new_run_dir, write_run
 from spikegym.scaling import ObservationLayout
 from spikegym.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
@@ -74,8 +74,10 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
     """SB3 ``policy_kwargs``: the spiking extractor and head of the recipe, or its MLP baseline.
 
     With a ``population_head``, the extractor gains an output layer of
-    ``n_actions x population_head`` neurons read out as spike rates. SAC and
-    TD3 policies also get the recipe's ``critic`` (spiking or MLP critics).
+    ``n_actions x population_head`` neurons read out as spike rates. The
+    recipe's ``critic`` picks the networks that only train: for PPO/A2C a
+    value head on the actor's features (``shared``) or a value net with its
+    own spiking extractor (``spiking``); for SAC/TD3 spiking or MLP critics.
     """
     if not spiking:
         return {"net_arch": recipe.ann_net_arch}
@@ -85,8 +87,12 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
         extractor["hidden"] = [*extractor.get("hidden", [64, 64]), n_actions * recipe.population_head]
         extractor["readout"] = "spike_count"
     kwargs = {"features_extractor_class": SpikingExtractor, "features_extractor_kwargs": extractor}
-    if recipe.algo in ("sac", "td3"):
-        kwargs["critic"] = recipe.critic
+    if recipe.algo in CRITICS:
+        critic = recipe.critic or CRITICS[recipe.algo][0]
+        if recipe.algo in ("sac", "td3"):
+            kwargs["critic"] = critic
+        else:
+            kwargs["share_features_extractor"] = critic == "shared"
     return {**kwargs, "net_arch": recipe.net_arch}
 
 

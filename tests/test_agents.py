@@ -93,6 +93,21 @@ def test_an_unknown_critic_is_refused() -> None:
         SpikingSACPolicy(env.observation_space, env.action_space, lambda _: 1e-3, critic="ann")
 
 
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+@pytest.mark.parametrize("critic", [None, "shared", "spiking"])
+def test_on_policy_value_nets_share_the_actors_spiking_features_or_have_their_own(
+    algo: str, critic: str | None
+) -> None:
+    recipe = dataclasses.replace(tiny_recipe(algo, "CartPole-v1", n_steps=16), critic=critic)
+    env = make_vec_env(
+        "CartPole-v1", seed=0, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": "CartPole-v1"}
+    )
+    policy = build_model(recipe, env, seed=0, spiking=True).policy
+    assert isinstance(policy.pi_features_extractor, SpikingExtractor)
+    assert isinstance(policy.vf_features_extractor, SpikingExtractor)
+    assert (policy.vf_features_extractor is policy.pi_features_extractor) == (critic != "spiking")
+
+
 def test_the_fused_layer_equals_snntorch_leaky_stepping() -> None:
     import snntorch as snn
 
@@ -268,8 +283,11 @@ def test_bad_recipes_and_algorithms(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match=r"CartPole-v1.net_arch must be a list of layer sizes"):
         load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
     (tmp_path / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 4\n  n_timesteps: 10\n  critic: mlp\n")
-    with pytest.raises(RecipeError, match=r"CartPole-v1.critic must be one of \['spiking', 'mlp'\] \(mlp for sac"):
+    with pytest.raises(RecipeError, match=r"CartPole-v1.critic must be one of \['shared', 'spiking'\]; got 'mlp'"):
         load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
+    (tmp_path / "dqn.yaml").write_text("CartPole-v1:\n  n_envs: 1\n  n_timesteps: 10\n  critic: spiking\n")
+    with pytest.raises(RecipeError, match=r"CartPole-v1.critic must be absent for dqn; got 'spiking'"):
+        load_recipe("dqn", "CartPole-v1", agents_dir=tmp_path)
     (tmp_path / "sac.yaml").write_text("Pendulum-v1:\n  n_envs: 1\n  n_timesteps: 10\n  critic: ann\n")
     with pytest.raises(RecipeError, match=r"Pendulum-v1.critic must be one of .*got 'ann'"):
         load_recipe("sac", "Pendulum-v1", agents_dir=tmp_path)
