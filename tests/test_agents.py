@@ -271,26 +271,36 @@ def test_recipes_ship_for_the_classic_suite() -> None:
         assert recipe.n_timesteps > 0 and recipe.spiking["hidden"]
 
 
-def test_bad_recipes_and_algorithms(tmp_path: Path) -> None:
+def test_unknown_algorithms_and_envs_without_a_recipe() -> None:
     with pytest.raises(RecipeError, match=r"unknown algo 'trpo'"):
         load_recipe("trpo", "CartPole-v1")
     with pytest.raises(RecipeError, match=r"has no recipe for 'Pong-v5'"):
         load_recipe("ppo", "Pong-v5")
-    (tmp_path / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 4\n")
-    with pytest.raises(RecipeError, match=r"entry 'CartPole-v1' is missing the required key 'n_timesteps'"):
-        load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
-    (tmp_path / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 4\n  n_timesteps: 10\n  net_arch: big\n")
-    with pytest.raises(RecipeError, match=r"CartPole-v1.net_arch must be a list of layer sizes"):
-        load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
-    (tmp_path / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 4\n  n_timesteps: 10\n  critic: mlp\n")
-    with pytest.raises(RecipeError, match=r"CartPole-v1.critic must be one of \['shared', 'spiking'\]; got 'mlp'"):
-        load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
-    (tmp_path / "dqn.yaml").write_text("CartPole-v1:\n  n_envs: 1\n  n_timesteps: 10\n  critic: spiking\n")
-    with pytest.raises(RecipeError, match=r"CartPole-v1.critic must be absent for dqn; got 'spiking'"):
-        load_recipe("dqn", "CartPole-v1", agents_dir=tmp_path)
-    (tmp_path / "sac.yaml").write_text("Pendulum-v1:\n  n_envs: 1\n  n_timesteps: 10\n  critic: ann\n")
-    with pytest.raises(RecipeError, match=r"Pendulum-v1.critic must be one of .*got 'ann'"):
-        load_recipe("sac", "Pendulum-v1", agents_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("algo", "entry", "message"),
+    [
+        ("ppo", "n_envs: 4", r"entry 'CartPole-v1' is missing the required key 'n_timesteps'"),
+        ("ppo", "n_envs: 4\n  n_timesteps: 10\n  net_arch: big", r"CartPole-v1.net_arch must be a list of layer sizes"),
+        (
+            "ppo",
+            "n_envs: 4\n  n_timesteps: 10\n  critic: mlp",
+            r"critic must be one of \['shared', 'spiking'\]; got 'mlp'",
+        ),
+        ("dqn", "n_envs: 1\n  n_timesteps: 10\n  critic: spiking", r"CartPole-v1.critic must be absent for dqn"),
+        (
+            "sac",
+            "n_envs: 1\n  n_timesteps: 10\n  critic: ann",
+            r"critic must be one of \['spiking', 'mlp'\]; got 'ann'",
+        ),
+    ],
+)
+def test_malformed_recipes_name_the_file_env_and_key(algo: str, entry: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / f"{algo}.yaml").write_text(f"CartPole-v1:\n  {entry}\n")
+    with pytest.raises(RecipeError, match=message) as error:
+        load_recipe(algo, "CartPole-v1", agents_dir=tmp_path)
+    assert str(tmp_path / f"{algo}.yaml") in str(error.value)
 
 
 @pytest.mark.parametrize(
