@@ -99,6 +99,25 @@ def append(csv_path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
+def _clip_far_from_the_baseline(axis: object, spans: dict[str, tuple[float, float]]) -> None:
+    """Where spiking evaluations (mean ± std) stray more than the MLP's whole range beyond it, which
+    would flatten both curves, cut the axis half that range beyond the MLP's and say how far they went."""
+    if "mlp" not in spans or "spiking" not in spans:
+        return
+    (mlp_low, mlp_high), (spiking_low, spiking_high) = spans["mlp"], spans["spiking"]
+    span = max(mlp_high - mlp_low, 1e-9)
+    notes = []
+    if spiking_low < mlp_low - span:
+        axis.set_ylim(bottom=mlp_low - 0.5 * span)
+        notes.append(f"down to {spiking_low:.0f}")
+    if spiking_high > mlp_high + span:
+        axis.set_ylim(top=mlp_high + 0.5 * span)
+        notes.append(f"up to {spiking_high:.0f}")
+    if notes:
+        text = f"spiking mean ± std {' and '.join(notes)}, off the axis"
+        axis.text(0.02, 0.02, text, transform=axis.transAxes, fontsize=7)
+
+
 def learning_curves(csv_path: Path, figure_path: Path) -> None:
     """Mean ± std across seeds of the periodic evaluations, spiking vs MLP, one panel per env."""
     import matplotlib
@@ -115,6 +134,7 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
     for axis in axes.flat[len(envs) :]:
         axis.set_visible(False)
     for axis, env_id in zip(axes.flat, envs, strict=False):
+        spans = {}
         for policy, colour in (("spiking", "tab:red"), ("mlp", "tab:blue")):
             curves = []
             for row in rows:
@@ -130,6 +150,8 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
             mean, std = values.mean(axis=0), values.std(axis=0)
             axis.plot(steps, mean, color=colour, label=f"{policy} ({len(curves)} seeds)")
             axis.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
+            spans[policy] = (float((mean - std).min()), float((mean + std).max()))
+        _clip_far_from_the_baseline(axis, spans)
         axis.set_title(f"{env_id} ({ALGORITHM[env_id]})")
         axis.set_xlabel("env steps")
         axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))

@@ -98,7 +98,8 @@ def test_an_unknown_critic_is_refused() -> None:
 def test_on_policy_value_nets_share_the_actors_spiking_features_or_have_their_own(
     algo: str, critic: str | None
 ) -> None:
-    recipe = dataclasses.replace(tiny_recipe(algo, "CartPole-v1", n_steps=16), critic=critic)
+    batch = {"batch_size": 16} if algo == "ppo" else {}
+    recipe = dataclasses.replace(tiny_recipe(algo, "CartPole-v1", n_steps=16, **batch), critic=critic)
     env = make_vec_env(
         "CartPole-v1", seed=0, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": "CartPole-v1"}
     )
