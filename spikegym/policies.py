@@ -266,7 +266,8 @@ class SpikingSACPolicy(_CriticChoice, SACPolicy):
     The actor runs ``features_extractor_class`` (a :class:`SpikingExtractor`).
     The critics and their targets only train the actor and are never
     deployed; as MLPs (``net_arch["qf"]``) over the flattened observation
-    they cost far less per update than two more spiking networks.
+    they cost less per update than two more spiking networks (a 64-64 actor
+    on MountainCarContinuous-v0 trained 1.9x faster with MLP critics).
 
     >>> from stable_baselines3 import SAC
     >>> from spikegym import SpikeObservationWrapper
