@@ -20,6 +20,7 @@ decision at most a fifth of the MLP's). Run from the repository root::
     python scripts/bench_agents.py                      # all envs, 3 seeds, recipe budgets
     python scripts/bench_agents.py --envs CartPole-v1   # a subset
     python scripts/bench_agents.py --quick              # minutes: 2 envs, 1 seed, tiny budgets
+    python scripts/bench_agents.py --only-seed 2        # one seed: run seeds side by side
 """
 
 from __future__ import annotations
@@ -205,6 +206,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=list(ALGORITHM), choices=list(ALGORITHM))
     parser.add_argument("--seeds", type=int, default=3, help="seeds per (env, policy) (default 3)")
+    parser.add_argument(
+        "--only-seed",
+        type=int,
+        help="run this one seed (split the seeds over processes or machines; rows append to the same file)",
+    )
     parser.add_argument("--timesteps", type=int, help="override every recipe's budget")
     parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
     parser.add_argument("--results", default="results", help="output folder (default results/)")
@@ -213,12 +219,15 @@ def main() -> None:
     envs, seeds, steps, episodes = args.envs, args.seeds, args.timesteps, args.episodes
     if args.quick:
         envs, seeds, steps, episodes = list(QUICK_ENVS), 1, QUICK_STEPS, 2
+    if args.only_seed is not None and args.only_seed < 0:
+        parser.error(f"--only-seed must be >= 0, got {args.only_seed}")
+    seed_list = range(seeds) if args.only_seed is None else [args.only_seed]
     results = Path(args.results)
     csv_path = results / "agents.csv"
     done = finished(csv_path)
     for env_id in envs:
         load_recipe(ALGORITHM[env_id], env_id)
-        for seed in range(seeds):
+        for seed in seed_list:
             for policy in ("spiking", "mlp"):
                 if (env_id, policy, seed) in done:
                     print(f"{env_id} {policy} seed {seed}: done, skipped")

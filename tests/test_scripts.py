@@ -36,6 +36,10 @@ def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> N
     assert "energy ratio" in out
     again = run("bench_agents.py", "--quick", "--results", str(tmp_path))
     assert again.count("done, skipped") == 4, "finished runs are not run again"
+    run("bench_agents.py", "--quick", "--only-seed", "1", "--results", str(tmp_path))
+    with (tmp_path / "agents.csv").open(newline="") as handle:
+        seeds = [int(row["seed"]) for row in csv.DictReader(handle)]
+    assert sorted(seeds) == [0] * 4 + [1] * 4
 
 
 def test_plot_encoders_quick_draws_every_encoder_and_an_overview(tmp_path: Path) -> None:
