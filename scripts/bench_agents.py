@@ -2,15 +2,15 @@
 
 For every env with a recipe in ``agents/`` (the algorithm below per env) and
 every seed, it trains the spiking agent (the env's shipped encoder config) and
-the MLP baseline (``--ann``: raw observations) with ``spikegym.training.train``,
-evaluates each on 20 deterministic episodes with ``spikegym.replay.replay``,
+the MLP baseline (``--ann``: raw observations) with ``spikegym.rl.training.train``,
+evaluates each on 20 deterministic episodes with ``spikegym.rl.replay.replay``,
 and appends a row to ``results/agents.csv``:
 
     env, algo, policy, seed, steps, final_return, final_return_std, wall_s,
     steps_per_s, input_spike_rate, synaptic_ops, macs, energy_nj, run_dir
 
 (input spike rate per channel per sub-step; operations and energy per
-decision under the energy model of ``spikegym.energy``). Finished
+decision under the energy model of ``spikegym.rl.energy``). Finished
 ``(env, policy, seed)`` rows are not run again, so a long run resumes. At the
 end it draws ``results/learning_curves.png``: the periodic evaluations, mean
 ± std across seeds, spiking vs MLP, one panel per env, and prints a summary
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spikegym.recipes import load_recipe
-from spikegym.replay import replay
-from spikegym.runs import load_run
-from spikegym.training import train
+from spikegym.rl.recipes import load_recipe
+from spikegym.rl.replay import replay
+from spikegym.rl.runs import load_run
+from spikegym.rl.training import train
 
 ALGORITHM = {
     "CartPole-v1": "ppo",

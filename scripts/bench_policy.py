@@ -3,7 +3,7 @@
 For a ``SpikingExtractor`` (hidden 64-64, T=8, 32 input channels, CartPole's
 shipped population code) it times, with the same weights and in the same run:
 
-* the extractor's fused loop (``spikegym.policies.leaky_layer``: one linear
+* the extractor's fused loop (``spikegym.rl.extractors.leaky_layer``: one linear
   per layer over all ``T`` sub-steps, then the leaky integrate-and-fire
   recurrence with no module state);
 * the textbook snntorch loop: for each sub-step, each ``nn.Linear`` and
@@ -26,7 +26,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import torch
 
-from spikegym.policies import SpikingExtractor
+from spikegym.rl.extractors import SpikingExtractor
 
 
 def stepped(extractor: SpikingExtractor, blocks: torch.Tensor) -> torch.Tensor:

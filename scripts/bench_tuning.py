@@ -3,7 +3,7 @@
 For every encoder, on the same seeded rollouts (4000 random-policy steps,
 20% of the episodes held out, the shipped config's bounds, T=8), it measures:
 
-* ``spikegym.tuning.tune_encoder`` with ``--trials`` trials per feature: each
+* ``spikegym.tuning.studies.tune_encoder`` with ``--trials`` trials per feature: each
   round asks 8 trials from each of the 4 features' studies and scores all 32
   candidates in one batched encode/decode call; wall time, trials per second
   (features x trials / time) and the held-out NRMSE and spike rate;
@@ -27,11 +27,11 @@ import time
 import numpy as np
 import optuna
 
-from spikegym.configs import load_config
 from spikegym.encoders import encoder_class, names
-from spikegym.objectives import CandidateScorer
-from spikegym.rollouts import Rollouts, record
-from spikegym.tuning import tune_encoder
+from spikegym.envs.configs import load_config
+from spikegym.envs.rollouts import Rollouts, record
+from spikegym.tuning.objectives import CandidateScorer
+from spikegym.tuning.studies import tune_encoder
 
 TARGET_SECONDS = 10.0
 TEMPORAL = ("bsa", "lif", "pwm", "step_forward")

@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from spikegym.encoders import names
-from spikegym.wrappers import SpikeObservationVectorWrapper, SpikeObservationWrapper
+from spikegym.envs.wrappers import SpikeObservationVectorWrapper, SpikeObservationWrapper
 
 BOUNDS = ([-2.4, -3.0, -0.21, -3.5], [2.4, 3.0, 0.21, 3.5])
 TARGETS = {"rate": 3.0, "population": 3.0, "step_forward": 3.0}

@@ -2,7 +2,7 @@
 
 Each encoder uses CartPole-v1's shipped bounds and its tuned parameters:
 the shipped config's for population coding, and for the others the result of
-``spikegym.tuning.tune_encoder`` (the same search as ``spikegym tune``,
+``spikegym.tuning.studies.tune_encoder`` (the same search as ``spikegym tune``,
 seeded) on random-policy rollouts. The episode is driven by a simple
 balancing controller (push towards the pole's lean), so it runs long. Writes
 one PNG per encoder (every feature's observation against its decoded value,
@@ -22,13 +22,13 @@ import gymnasium as gym
 import numpy as np
 import optuna
 
-from spikegym.configs import load_config
 from spikegym.encoders import names
-from spikegym.gym_encoder import GymnasiumEncoder
-from spikegym.objectives import stream_scores
-from spikegym.plots import plot_encoding
-from spikegym.rollouts import balancing_policy, record
-from spikegym.tuning import tune_encoder
+from spikegym.envs.configs import load_config
+from spikegym.envs.gym_encoder import GymnasiumEncoder
+from spikegym.envs.rollouts import balancing_policy, record
+from spikegym.tuning.objectives import stream_scores
+from spikegym.tuning.plots import plot_encoding
+from spikegym.tuning.studies import tune_encoder
 
 ENV_ID = "CartPole-v1"
 

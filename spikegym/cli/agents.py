@@ -1,0 +1,177 @@
+"""``spikegym train``, ``replay`` and ``export``: spiking agents with stable-baselines3, what they cost, NIR."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from spikegym.rl.energy import E_AC_PJ, E_MAC_PJ, EnergyModel
+from spikegym.rl.recipes import ALGOS, RecipeError, load_recipe
+from spikegym.rl.runs import RunError, load_run
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``train``, ``replay`` and ``export`` sub-commands."""
+    train = commands.add_parser(
+        "train",
+        help="train a spiking agent (or the MLP baseline) with its recipe into a new run directory",
+        description="Train an SB3 agent on ENV_ID with agents/ALGO.yaml, on spike observations from the env's "
+        "encoder config (or --encoder), or with --ann an MLP on the raw observations.",
+    )
+    train.add_argument("env_id", help="Gymnasium environment id, e.g. CartPole-v1")
+    train.add_argument("--algo", default="ppo", help=f"one of {list(ALGOS)} (default ppo)")
+    train.add_argument("--timesteps", type=int, help="training budget (default: the recipe's n_timesteps)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the envs, the model and torch (default 0)")
+    train.add_argument("--encoder", help="an encoder name or a .yaml config (default: the env's config)")
+    train.add_argument("--ann", action="store_true", help="train the MLP baseline on raw observations")
+    train.add_argument("--runs-dir", default="runs", help="where run directories go (default runs/)")
+    train.add_argument("--eval-freq", type=int, help="evaluate every N env steps (default: a tenth of the budget)")
+    train.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation (default 5)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--device", default="cpu", help="torch device of the networks: cpu (default), cuda, cuda:N or auto"
+    )
+
+    replay = commands.add_parser(
+        "replay",
+        help="evaluate a run directory and report spike rates, operations and energy per decision",
+        description="Load RUN_DIR exactly as trained (its saved encoder config), evaluate it, and print the "
+        "return, spike rates, synaptic operations and energy per decision next to the equivalent ANN.",
+    )
+    replay.add_argument("run_dir", help="a run directory written by spikegym train")
+    replay.add_argument("--episodes", type=int, default=20, help="episodes to evaluate (default 20)")
+    replay.add_argument("--deterministic", action="store_true", help="deterministic actions")
+    replay.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
+    replay.add_argument("--video", help="save the first episode as a .gif or .mp4")
+    replay.add_argument("--raster", help="save the first episode's input and hidden spike rasters (.png)")
+    replay.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per accumulate (default {E_AC_PJ})")
+    replay.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per multiply-accumulate ({E_MAC_PJ})")
+
+    export = commands.add_parser(
+        "export", help="write a run's spiking policy in the Neuromorphic Intermediate Representation (NIR)"
+    )
+    export.add_argument("run_dir", help="a run directory written by spikegym train")
+    export.add_argument("--nir", required=True, help="the .nir file to write (never overwritten)")
+
+
+def _check_device(device: str, parser: argparse.ArgumentParser) -> None:
+    """Fail on a device torch does not know or that is not there (SB3 would fall back to the CPU silently)."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        parser.error(f"--device {device!r} is not a torch device (cpu, cuda, cuda:N or auto): {error}")
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {device!r}: torch sees no CUDA device here; use cpu or auto")
+    if parsed.type not in ("cpu", "cuda"):
+        parser.error(f"--device {device!r}: only cpu, cuda, cuda:N or auto are supported")
+
+
+def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
+    """Check the arguments before any work, train, and print where the run went and how it ended."""
+    from spikegym.rl.training import resolve_encoder, train
+
+    try:
+        gym.spec(args.env_id)
+    except gym.error.Error as error:
+        parser.error(f"unknown env id {args.env_id!r}: {error}")
+    try:
+        load_recipe(args.algo, args.env_id)
+    except RecipeError as error:
+        parser.error(str(error))
+    if args.timesteps is not None and args.timesteps < 1:
+        parser.error(f"--timesteps must be >= 1, got {args.timesteps}")
+    if args.ann and args.encoder:
+        parser.error("--ann trains on raw observations; it takes no --encoder")
+    if not args.ann:
+        try:
+            resolve_encoder(args.env_id, args.encoder)
+        except (ValueError, FileNotFoundError) as error:
+            parser.error(f"--encoder: {error}")
+    _check_device(args.device, parser)
+    run_dir, _ = train(
+        args.env_id,
+        args.algo,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        encoder=args.encoder,
+        ann=args.ann,
+        runs_dir=args.runs_dir,
+        progress=not args.no_progress,
+        eval_freq=args.eval_freq,
+        n_eval_episodes=args.eval_episodes,
+        command="spikegym " + " ".join(argv),
+        device=args.device,
+    )
+    print(f"run directory: {run_dir}")
+    final = _last_evaluation(run_dir)
+    if final is not None:
+        print(f"last evaluation: mean return {final:.1f}")
+    print(f"replay it with: spikegym replay {run_dir} --deterministic")
+    return 0
+
+
+def _last_evaluation(run_dir: Path) -> float | None:
+    evaluations = run_dir / "eval" / "evaluations.npz"
+    if not evaluations.is_file():
+        return None
+    with np.load(evaluations) as data:
+        return float(np.mean(data["results"][-1]))
+
+
+def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Load the run, replay it and print the report."""
+    from spikegym.rl.replay import replay
+
+    try:
+        run = load_run(args.run_dir)
+    except RunError as error:
+        parser.error(str(error))
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    energy = EnergyModel(args.e_ac, args.e_mac)
+    report = replay(run, args.episodes, args.deterministic, args.seed, energy, args.video, args.raster)
+    info = run.info
+    print(f"{info.env_id} {info.algo} ({info.policy}{', ' + info.encoder if info.encoder else ''}, seed {info.seed})")
+    print(f"return over {args.episodes} episodes: {report.mean_return:.2f} +- {report.std_return:.2f}")
+    print(f"energy model: {energy.e_ac_pj} pJ per accumulate (AC), {energy.e_mac_pj} pJ per multiply-accumulate (MAC)")
+    if report.spiking is not None and report.ann is not None:
+        print(f"input: {report.input_spikes:.1f} spikes per decision ({report.input_rate:.4f} per channel per step)")
+        rates = ", ".join(f"layer {i + 1} {rate:.4f}" for i, rate in enumerate(report.hidden_rates))
+        print(f"hidden spike rates (per neuron per step): {rates}")
+        rows = [("spiking", report.spiking), ("equivalent ANN", report.ann)]
+        print(f"{'per decision':<16}{'synaptic ops (AC)':>18}{'MACs':>10}{'energy nJ':>11}")
+        for name, cost in rows:
+            print(f"{name:<16}{cost.synaptic_ops:>18.0f}{cost.macs:>10.0f}{cost.energy_pj / 1000:>11.3f}")
+        print(f"spiking / ANN energy: {report.spiking.energy_pj / report.ann.energy_pj:.3f}")
+    elif report.ann is not None:
+        print(f"per decision: {report.ann.macs:.0f} MACs, {report.ann.energy_pj / 1000:.3f} nJ")
+    for flag, path in (("video", args.video), ("raster", args.raster)):
+        if path:
+            print(f"{flag}: {path}")
+    return 0
+
+
+def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Write the run's policy as NIR; refuse to overwrite a file or to export what NIR cannot hold."""
+    from spikegym.rl.export import ExportError, export_policy
+    from spikegym.rl.training import load_model
+
+    target = Path(args.nir)
+    if target.exists():
+        parser.error(f"{target} exists; choose another path or delete it first")
+    try:
+        run = load_run(args.run_dir)
+        graph = export_policy(load_model(run), target)
+    except (RunError, ExportError) as error:
+        parser.error(str(error))
+    print(f"wrote {target}: {len(graph.nodes)} NIR nodes ({', '.join(graph.nodes)})")
+    return 0

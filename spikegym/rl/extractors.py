@@ -1,0 +1,207 @@
+"""Spiking feature extractors for stable-baselines3, built from snntorch neurons.
+
+:class:`SpikingExtractor` reads a spike observation ``(T, C)`` (from
+:class:`~spikegym.envs.wrappers.SpikeObservationWrapper`), runs layers of leaky
+integrate-and-fire neurons (``snntorch.Leaky``, surrogate gradients from
+``snntorch.surrogate``) over its ``T`` sub-steps, and returns a read-out of
+the last layer as features. The membrane state starts from zero on every
+forward pass, so each observation is its own ``T``-step window: the network
+is stateless across env steps, fits SB3's feed-forward policies, and keeps no
+autograd graph between calls. It serves PPO, A2C, DQN, SAC and TD3 through
+``policy_kwargs``::
+
+    PPO("MlpPolicy", env, policy_kwargs={"features_extractor_class": SpikingExtractor, "net_arch": []})
+
+With a :class:`gymnasium.spaces.Box` observation of scaled values in
+``[0, 1]`` (:class:`~spikegym.envs.wrappers.ScaledObservationWrapper`), a learnable
+population encoder (:class:`LearnablePopulationEncoder`, PopSAN style) turns
+it into spikes inside the policy, so no stochastic spikes are frozen into
+replay buffers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Literal
+
+import gymnasium as gym
+import snntorch as snn
+import torch
+from snntorch import surrogate
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
+READOUTS: tuple[str, ...] = ("membrane_mean", "last_membrane", "spike_count")
+SURROGATES = {
+    "fast_sigmoid": surrogate.fast_sigmoid,
+    "atan": surrogate.atan,
+    "sigmoid": surrogate.sigmoid,
+    "triangular": surrogate.triangular,
+    "straight_through": surrogate.straight_through_estimator,
+}
+
+
+def spike_surrogate(name: str, slope: float | None = None) -> object:
+    """The snntorch surrogate gradient ``name`` (with ``slope`` where it has one)."""
+    if name not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {name!r}")
+    factory = SURROGATES[name]
+    if slope is None or name in ("triangular", "straight_through"):
+        return factory()
+    return factory(alpha=slope) if name in ("atan", "sigmoid") and slope is not None else factory(slope=slope)
+
+
+class _StraightThroughSpike(torch.autograd.Function):
+    """Heaviside spike with the identity as its pseudo-gradient (PopSAN's deterministic encoder)."""
+
+    @staticmethod
+    def forward(ctx: object, value: torch.Tensor) -> torch.Tensor:
+        return (value > 0).to(value.dtype)
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+class LearnablePopulationEncoder(nn.Module):
+    """Gaussian receptive fields with trainable centres and widths that fire deterministic spikes.
+
+    Each of ``n_features`` scaled inputs in ``[0, 1]`` drives ``n_bins``
+    neurons with stimulation ``exp(-(x - mu)^2 / (2 sigma^2))``; each neuron
+    integrates its stimulation and fires when the sum reaches 1 (then
+    subtracts 1), over ``steps`` steps. The spike's pseudo-gradient is the
+    identity, so ``mu`` and ``sigma`` learn.
+
+    >>> encoder = LearnablePopulationEncoder(n_features=2, n_bins=5, steps=4)
+    >>> encoder(torch.tensor([[0.0, 1.0]])).shape
+    torch.Size([1, 4, 10])
+    """
+
+    def __init__(self, n_features: int, n_bins: int = 10, steps: int = 8) -> None:
+        super().__init__()
+        self.n_features, self.n_bins, self.steps = n_features, n_bins, steps
+        centres = torch.linspace(0.0, 1.0, n_bins).repeat(n_features, 1)
+        self.mu = nn.Parameter(centres)
+        self.log_sigma = nn.Parameter(
+            torch.full((n_features, n_bins), float(torch.log(torch.tensor(0.5 / (n_bins - 1)))))
+        )
+
+    def forward(self, scaled: torch.Tensor) -> torch.Tensor:
+        """Spikes ``(B, steps, n_features * n_bins)`` for scaled observations ``(B, n_features)``."""
+        sigma = self.log_sigma.exp()
+        stimulation = torch.exp(-0.5 * ((scaled.unsqueeze(-1) - self.mu) / sigma) ** 2).flatten(1)
+        potential = torch.zeros_like(stimulation)
+        spikes = []
+        for _ in range(self.steps):
+            potential = potential + stimulation
+            spike = _StraightThroughSpike.apply(potential - 0.999)
+            potential = potential - spike
+            spikes.append(spike)
+        return torch.stack(spikes, dim=1)
+
+
+def leaky_layer(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``neuron``'s dynamics over input currents ``(B, T, N)`` from a zero membrane.
+
+    The same update as calling ``snn.Leaky`` step by step (reset by
+    subtraction, delayed: the reset of step ``t`` is the detached spike of
+    step ``t - 1``), with its ``beta``, ``threshold`` and surrogate, fused into
+    one loop that keeps no state in the module. Without gradients the spike is
+    a plain comparison. Returns spikes and membranes, both ``(B, T, N)``.
+    """
+    beta = neuron.beta.clamp(0, 1)
+    threshold = neuron.threshold
+    fire = neuron.spike_grad if torch.is_grad_enabled() else (lambda shifted: (shifted > 0).to(current.dtype))
+    membrane = torch.zeros_like(current[:, 0])
+    spike = torch.zeros_like(membrane)
+    spikes, membranes = [], []
+    for t in range(current.shape[1]):
+        membrane = beta * membrane + current[:, t] - spike.detach() * threshold
+        spike = fire(membrane - threshold)
+        spikes.append(spike)
+        membranes.append(membrane)
+    return torch.stack(spikes, dim=1), torch.stack(membranes, dim=1)
+
+
+class SpikingExtractor(BaseFeaturesExtractor):
+    """Leaky integrate-and-fire layers over a spike observation's ``T`` sub-steps; a read-out as features.
+
+    :param observation_space: ``MultiBinary((T, C))`` spike blocks, or a
+        ``Box`` of ``F`` scaled values in ``[0, 1]`` for the learnable population encoder.
+    :param hidden: sizes of the spiking layers; the last one's read-out is the features.
+    :param beta: membrane decay per sub-step, in (0, 1].
+    :param threshold: firing threshold.
+    :param surrogate: surrogate gradient: ``fast_sigmoid``, ``atan``, ``sigmoid``, ``triangular``
+        or ``straight_through``.
+    :param slope: the surrogate's slope (``None``: snntorch's default).
+    :param readout: ``membrane_mean`` (the last layer's membrane averaged over ``T``),
+        ``last_membrane`` or ``spike_count`` (its spikes per sub-step).
+    :param n_bins: population neurons per feature of a ``Box`` observation.
+    :param steps: sub-steps ``T`` of the learnable encoder for a ``Box`` observation.
+
+    >>> space = gym.spaces.MultiBinary((8, 16))
+    >>> extractor = SpikingExtractor(space, hidden=(32,))
+    >>> extractor(torch.ones(5, 8, 16)).shape
+    torch.Size([5, 32])
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        hidden: Sequence[int] = (64, 64),
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        surrogate: str = "fast_sigmoid",
+        slope: float | None = None,
+        readout: Readout = "membrane_mean",
+        n_bins: int = 10,
+        steps: int = 8,
+    ) -> None:
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
+        if not hidden or any(int(size) < 1 for size in hidden):
+            raise ValueError(f"hidden must hold at least one layer size >= 1, got {hidden!r}")
+        if not 0.0 < beta <= 1.0:
+            raise ValueError(f"beta must be in (0, 1], got {beta!r}")
+        super().__init__(observation_space, features_dim=int(hidden[-1]))
+        self.encoder: LearnablePopulationEncoder | None = None
+        if isinstance(observation_space, gym.spaces.MultiBinary) and len(observation_space.shape) == 2:
+            self.steps, n_inputs = (int(n) for n in observation_space.shape)
+        elif isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1:
+            self.encoder = LearnablePopulationEncoder(observation_space.shape[0], n_bins, steps)
+            self.steps, n_inputs = steps, observation_space.shape[0] * n_bins
+        else:
+            raise TypeError(
+                f"observation_space must be MultiBinary((T, C)) spike blocks or a 1-d Box of scaled values, "
+                f"got {observation_space!r}"
+            )
+        sizes = [n_inputs, *(int(size) for size in hidden)]
+        self.layers = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
+        grad = spike_surrogate(surrogate, slope)
+        self.neurons = nn.ModuleList(snn.Leaky(beta=beta, threshold=threshold, spike_grad=grad) for _ in hidden)
+        self.readout = readout
+        self.record = False
+        """When set, :attr:`last_spikes` keeps each layer's spikes ``(B, T, N)`` of the last forward."""
+        self.last_spikes: list[torch.Tensor] = []
+        self.last_input = torch.empty(0)
+        """When recording, the spikes entering the first layer ``(B, T, C)`` (from the encoder if learnable)."""
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, hidden[-1])`` for observations ``(B, T, C)`` (or ``(B, F)`` scaled values)."""
+        x = inputs = self.encoder(observations.float()) if self.encoder is not None else observations.float()
+        recorded = []
+        membranes = torch.empty(0)
+        for layer, neuron in zip(self.layers, self.neurons, strict=True):
+            x, membranes = leaky_layer(neuron, layer(x))
+            if self.record:
+                recorded.append(x.detach())
+        if self.record:
+            self.last_spikes = recorded
+            self.last_input = inputs.detach()
+        if self.readout == "spike_count":
+            return x.mean(dim=1)
+        if self.readout == "last_membrane":
+            return membranes[:, -1]
+        return membranes.mean(dim=1)

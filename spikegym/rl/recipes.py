@@ -1,0 +1,165 @@
+"""Training recipes: ``agents/<algo>.yaml`` keyed by env id, in the style of rl-baselines3-zoo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
+"""The recipes shipped with spikegym (the repository's ``agents/``)."""
+
+ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
+REQUIRED = ("n_timesteps", "n_envs")
+OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic")
+CRITICS: dict[str, tuple[str, ...]] = {
+    "a2c": ("shared", "spiking"),
+    "ppo": ("shared", "spiking"),
+    "sac": ("spiking", "mlp"),
+    "td3": ("spiking", "mlp"),
+}
+"""The critic kinds each actor-critic algorithm takes; the first is its default (DQN has none)."""
+
+
+class RecipeError(ValueError):
+    """A recipe that is missing, malformed or holds a field of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one algorithm on one env.
+
+    :param algo: the SB3 algorithm, lower case (``ppo``, ``dqn``, ...).
+    :param env_id: the env.
+    :param n_timesteps: training budget in env steps.
+    :param n_envs: parallel envs.
+    :param algo_kwargs: keyword arguments of the SB3 algorithm.
+    :param spiking: keyword arguments of :class:`~spikegym.rl.extractors.SpikingExtractor`.
+    :param net_arch: the SB3 head after the spiking extractor (``[]``: linear readout), or
+        SB3's per-network form (``{"pi": [], "qf": [256, 256]}``).
+    :param ann_net_arch: the MLP of the ANN baseline.
+    :param action_noise: ``{"type": "normal", "sigma": s}`` for TD3-style exploration, or ``None``.
+    :param population_head: for SAC/TD3, neurons per action dimension of a PopSAN-style population-coded
+        action decoder (the spiking extractor gains an output layer of ``n_actions x population_head``).
+    :param critic: the value network or critics, which train the actor and are never deployed:
+        for PPO/A2C ``shared`` (a head on the actor's spiking features, SB3's default) or ``spiking``
+        (its own spiking extractor); for SAC/TD3 ``spiking`` (the default) or ``mlp`` (MLPs over
+        the flattened spike block). ``None``: the algorithm's default.
+
+    >>> load_recipe("ppo", "CartPole-v1").n_envs
+    8
+    """
+
+    algo: str
+    env_id: str
+    n_timesteps: int
+    n_envs: int
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    spiking: dict[str, Any] = field(default_factory=dict)
+    net_arch: list[int] | dict[str, list[int]] = field(default_factory=list)
+    ann_net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    action_noise: dict[str, Any] | None = None
+    population_head: int | None = None
+    critic: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
+        data = {
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "n_timesteps": self.n_timesteps,
+            "n_envs": self.n_envs,
+            "algo_kwargs": dict(self.algo_kwargs),
+            "spiking": dict(self.spiking),
+            "net_arch": self.net_arch,
+            "ann_net_arch": list(self.ann_net_arch),
+        }
+        if self.action_noise is not None:
+            data["action_noise"] = dict(self.action_noise)
+        if self.population_head is not None:
+            data["population_head"] = self.population_head
+        if self.critic is not None:
+            data["critic"] = self.critic
+        return data
+
+    @classmethod
+    def from_dict(cls, algo: str, env_id: str, data: Any, where: str) -> Recipe:
+        """Validate one env's entry; a :class:`RecipeError` names the file, env and key."""
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"{where}: entry {env_id!r} must be a mapping, got {type(data).__name__}")
+        for key in REQUIRED:
+            if key not in data:
+                raise RecipeError(f"{where}: entry {env_id!r} is missing the required key '{key}'")
+        unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+        if unknown:
+            raise RecipeError(
+                f"{where}: entry {env_id!r} has unknown key(s) {unknown}; allowed: {[*REQUIRED, *OPTIONAL]}"
+            )
+        for key in REQUIRED:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise RecipeError(f"{where}: {env_id}.{key} must be an integer >= 1, got {value!r}")
+        for key in ("algo_kwargs", "spiking"):
+            if not isinstance(data.get(key, {}), Mapping):
+                raise RecipeError(f"{where}: {env_id}.{key} must be a mapping, got {data[key]!r}")
+        for key in ("net_arch", "ann_net_arch"):
+            value = data.get(key, [])
+            parts = value.values() if isinstance(value, Mapping) else [value]
+            if not all(isinstance(p, list) and all(isinstance(v, int) and v > 0 for v in p) for p in parts):
+                raise RecipeError(
+                    f"{where}: {env_id}.{key} must be a list of layer sizes (or pi/vf/qf lists), got {value!r}"
+                )
+        noise = data.get("action_noise")
+        if noise is not None and (
+            not isinstance(noise, Mapping) or noise.get("type") != "normal" or "sigma" not in noise
+        ):
+            raise RecipeError(f"{where}: {env_id}.action_noise must be {{type: normal, sigma: S}}, got {noise!r}")
+        head = data.get("population_head")
+        if head is not None and (
+            algo not in ("sac", "td3") or isinstance(head, bool) or not isinstance(head, int) or head < 1
+        ):
+            raise RecipeError(
+                f"{where}: {env_id}.population_head must be a population size >= 1, for sac or td3; got {head!r}"
+            )
+        critic = data.get("critic")
+        if critic is not None and critic not in CRITICS.get(algo, ()):
+            allowed = f"one of {list(CRITICS[algo])}" if algo in CRITICS else f"absent for {algo}"
+            raise RecipeError(f"{where}: {env_id}.critic must be {allowed}; got {critic!r}")
+        return cls(
+            algo,
+            env_id,
+            data["n_timesteps"],
+            data["n_envs"],
+            dict(data.get("algo_kwargs") or {}),
+            dict(data.get("spiking") or {}),
+            data.get("net_arch", []),
+            list(data.get("ann_net_arch", [64, 64])),
+            None if noise is None else dict(noise),
+            head,
+            critic,
+        )
+
+
+def load_recipe(algo: str, env_id: str, agents_dir: str | Path | None = None) -> Recipe:
+    """The recipe for ``algo`` on ``env_id`` from ``agents/<algo>.yaml``.
+
+    Raises a :class:`RecipeError` for an unknown algorithm, an env without a
+    recipe (listing those with one) or a malformed entry.
+    """
+    if algo not in ALGOS:
+        raise RecipeError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
+    path = Path(agents_dir or AGENTS_DIR) / f"{algo}.yaml"
+    if not path.is_file():
+        raise RecipeError(f"no recipe file {path}")
+    try:
+        recipes = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(recipes, Mapping):
+        raise RecipeError(f"{path}: expected a mapping of env ids to recipes")
+    if env_id not in recipes:
+        raise RecipeError(f"{path} has no recipe for {env_id!r}; it has {sorted(recipes)}")
+    return Recipe.from_dict(algo, env_id, recipes[env_id], str(path))

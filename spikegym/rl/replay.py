@@ -1,0 +1,218 @@
+"""Replay a trained run exactly as it was trained: returns, spike rates, operations and energy per decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import DQN, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from torch import nn
+
+from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
+from spikegym.rl.energy import DecisionCost, EnergyModel, dense_cost, linear_macs, spiking_cost
+from spikegym.rl.extractors import SpikingExtractor
+from spikegym.rl.runs import Run, RunError
+from spikegym.rl.training import LEARNABLE, load_model
+
+
+@dataclass
+class ReplayReport:
+    """What a replay measured.
+
+    :param returns: the return of each episode.
+    :param input_spikes: mean input spikes per decision (spiking runs).
+    :param input_rate: input spikes per channel per sub-step.
+    :param hidden_rates: spikes per neuron per sub-step, per spiking layer.
+    :param spiking: the spiking network's cost per decision (``None`` for an ANN run).
+    :param ann: the cost of the equivalent ANN (same layer sizes on the raw observation) per decision.
+    :param energy: the energy model used.
+    """
+
+    returns: list[float]
+    input_spikes: float = 0.0
+    input_rate: float = 0.0
+    hidden_rates: list[float] = field(default_factory=list)
+    spiking: DecisionCost | None = None
+    ann: DecisionCost | None = None
+    energy: EnergyModel = field(default_factory=EnergyModel)
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std_return(self) -> float:
+        return float(np.std(self.returns))
+
+
+def actor_parts(model: BaseAlgorithm) -> tuple[nn.Module, list[nn.Module]]:
+    """The feature extractor and the head modules the model acts with (critics and value nets excluded)."""
+    policy = model.policy
+    if isinstance(model, DQN):
+        return policy.q_net.features_extractor, [policy.q_net.q_net]
+    if isinstance(model, SAC):
+        return policy.actor.features_extractor, [policy.actor.latent_pi, policy.actor.mu]
+    if isinstance(model, TD3):
+        return policy.actor.features_extractor, [policy.actor.mu]
+    return policy.pi_features_extractor, [policy.mlp_extractor.policy_net, policy.action_net]
+
+
+def make_replay_env(run: Run, render_mode: str | None = None) -> gym.Env:
+    """One env of the run's id with its saved encoder config (raw observations for an ANN run)."""
+    return wrap_for_run(run, gym.make(run.info.env_id, render_mode=render_mode))
+
+
+def wrap_for_run(run: Run, env: gym.Env) -> gym.Env:
+    """``env`` wrapped to give the observations the run's model was trained on."""
+    if run.config is None:
+        return env
+    if run.info.encoder == LEARNABLE:
+        return ScaledObservationWrapper(env, config=run.config)
+    return SpikeObservationWrapper(env, run.config)
+
+
+def replay(
+    run: Run,
+    episodes: int = 20,
+    deterministic: bool = True,
+    seed: int = 0,
+    energy: EnergyModel | None = None,
+    video: str | Path | None = None,
+    raster: str | Path | None = None,
+) -> ReplayReport:
+    """Evaluate ``run`` for ``episodes`` episodes and measure its spikes and cost per decision.
+
+    The env is seeded with ``seed`` on its first reset. ``video`` (``.gif``, or
+    ``.mp4`` with the ``video`` extra) saves the first episode's frames; ``raster`` plots its input and hidden
+    spike rasters.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if video is not None:
+        _check_video_path(Path(video))
+    env = make_replay_env(run, render_mode="rgb_array" if video else None)
+    model = load_model(run)
+    if model.observation_space != env.observation_space:
+        raise RunError(
+            f"{run.path}: the model was trained on observations {model.observation_space}, but its saved "
+            f"encoder config gives {env.observation_space}; the run directory does not match its model"
+        )
+    extractor, head = actor_parts(model)
+    spiking = isinstance(extractor, SpikingExtractor)
+    if spiking:
+        extractor.record = True
+    energies = energy or EnergyModel()
+    returns, input_spikes, layer_spikes, decisions = [], 0.0, None, 0
+    frames, episode_blocks, episode_layers = [], [], []
+    observation, _ = env.reset(seed=seed)
+    for episode in range(episodes):
+        total, done = 0.0, False
+        while not done:
+            if video is not None and episode == 0:
+                frames.append(env.render())
+            action, _ = model.predict(observation, deterministic=deterministic)
+            if spiking:
+                counts = [float(spikes.sum()) for spikes in extractor.last_spikes]
+                layer_spikes = (
+                    counts if layer_spikes is None else [a + b for a, b in zip(layer_spikes, counts, strict=True)]
+                )
+                input_spikes += float(extractor.last_input.sum())
+                if episode == 0 and raster is not None:
+                    episode_blocks.append(extractor.last_input[0].numpy())
+                    episode_layers.append([spikes[0].numpy() for spikes in extractor.last_spikes])
+            decisions += 1
+            observation, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+        observation, _ = env.reset()
+    env.close()
+    report = ReplayReport(returns, energy=energies)
+    head_macs = linear_macs(head)
+    if spiking:
+        steps = extractor.steps
+        report.input_spikes = input_spikes / decisions
+        report.input_rate = report.input_spikes / (steps * extractor.layers[0].in_features)
+        sizes = [layer.out_features for layer in extractor.layers]
+        report.hidden_rates = [
+            count / decisions / (steps * size) for count, size in zip(layer_spikes or [], sizes, strict=True)
+        ]
+        spikes_in = [report.input_spikes] + [count / decisions for count in (layer_spikes or [])[:-1]]
+        report.spiking = spiking_cost(list(extractor.layers), spikes_in, head_macs, energies)
+        n_features = (
+            env.layout.n_features if isinstance(env, ScaledObservationWrapper) else env.gym_encoder.layout.n_features
+        )
+        ann = dense_cost([n_features, *sizes], energies)
+        report.ann = DecisionCost(0.0, ann.macs + head_macs, (ann.macs + head_macs) * energies.e_mac_pj)
+        extractor.record = False
+    else:
+        macs = linear_macs([extractor, *head])
+        report.ann = DecisionCost(0.0, macs, macs * energies.e_mac_pj)
+    if video is not None:
+        _save_video(frames, Path(video), fps=int(env.metadata.get("render_fps", 30)))
+    if raster is not None and spiking:
+        _plot_raster(episode_blocks, episode_layers, Path(raster), run)
+    return report
+
+
+def _check_video_path(path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"video must be a .gif or .mp4 path, got {path}")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "an .mp4 video needs imageio-ffmpeg: pip install 'spikegym[video]' (or use .gif)"
+            ) from None
+
+
+def _save_video(frames: list[np.ndarray], path: Path, fps: int) -> None:
+    """Write frames as a GIF (Pillow) or an MP4 (imageio with its bundled ffmpeg)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(frame) for frame in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        return
+    import imageio.v2 as imageio
+
+    imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
+
+
+def _plot_raster(blocks: list[np.ndarray], layers: list[list[np.ndarray]], path: Path, run: Run) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("input", np.concatenate(blocks))] + [
+        (f"hidden layer {i + 1}", np.concatenate([step[i] for step in layers])) for i in range(len(layers[0]))
+    ]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 2.2 * len(panels)), squeeze=False)
+    steps = blocks[0].shape[0]
+    for axis, (title, spikes) in zip(axes[:, 0], panels, strict=True):
+        times, neurons = np.nonzero(spikes)
+        axis.scatter(times / steps, neurons, s=1, marker="|", color="black")
+        axis.set_ylabel(title)
+        axis.set_xlim(0, len(spikes) / steps)
+    axes[-1, 0].set_xlabel("env step")
+    figure.suptitle(f"{run.info.env_id} {run.info.algo}: spike rasters of one episode")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def recorded_actions(run: Run, observations: np.ndarray, model: BaseAlgorithm | None = None) -> np.ndarray:
+    """Deterministic actions of the run's model (or ``model``) for a batch of observations."""
+    acting = model or load_model(run)
+    with torch.no_grad():
+        actions, _ = acting.predict(observations, deterministic=True)
+    return np.asarray(actions)

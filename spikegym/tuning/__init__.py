@@ -1,0 +1,24 @@
+"""Per-environment encoder tuning: reconstruction objectives and optuna studies.
+
+What is here: the scores of an encoding as the wrapper produces it and the
+batched scorer of many candidates (:mod:`~spikegym.tuning.objectives`), one
+optuna study per feature with ask-and-tell rounds and shared storage
+(:mod:`~spikegym.tuning.studies`), and figures of an encoding
+(:mod:`~spikegym.tuning.plots`).
+
+May import: :mod:`spikegym.encoders`, :mod:`spikegym.envs`, optuna, matplotlib;
+never :mod:`spikegym.rl` (tuning on an agent's rollouts gets them recorded by the caller).
+
+>>> from spikegym.envs import record
+>>> from spikegym.tuning import tune_encoder
+>>> tuning, held_out = record("CartPole-v1", 400, seed=0).split()
+>>> low, high = [-2.4, -3.0, -0.21, -3.0], [2.4, 3.0, 0.21, 3.0]
+>>> tuned = tune_encoder("step_forward", tuning, held_out, low, high, n_trials=8)
+>>> tuned.tuned, tuned.n_trials
+(('threshold',), 8)
+"""
+
+from spikegym.tuning.objectives import CandidateScorer, StreamScores, stream_scores
+from spikegym.tuning.studies import TunedEncoder, open_storage, tune_encoder
+
+__all__ = ["CandidateScorer", "StreamScores", "TunedEncoder", "open_storage", "stream_scores", "tune_encoder"]

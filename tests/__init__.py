@@ -1,0 +1,1 @@
+"""The tests, one subpackage per layer of spikegym; the README and the scripts at the top."""

@@ -1,0 +1,1 @@
+"""Tests of spikegym.cli: every command and its errors."""

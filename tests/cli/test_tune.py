@@ -1,0 +1,128 @@
+"""``spikegym tune``: bad input refused before any work, the table, the config, --force, plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+from gymnasium import spaces
+
+from spikegym.cli import tune as tune_command
+from tests.helpers import ENCODER_NAMES
+
+
+class TextObservations(gym.Env):
+    observation_space = spaces.Text(5)
+    action_space = spaces.Discrete(2)
+
+
+gym.register("TextObservations-v0", entry_point=TextObservations)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["Nowhere-v9"], "unknown env id 'Nowhere-v9'"),
+        (["CartPole-v1", "--encoder", "morse"], "--encoder must be one of"),
+        (["CartPole-v1", "--trials", "0"], "--trials must be >= 1, got 0"),
+        (["TextObservations-v0"], "TextObservations-v0: observation_space is Text"),
+        (["CartPole-v1", "--storage", "sqlite:////no/such/dir/tune.db"], "cannot be opened"),
+        (["CartPole-v1", "--param", "n_bins"], "--param must look like NAME=VALUE"),
+        (["CartPole-v1", "--encoder", "sf", "--param", "n_bins=6"], "['n_bins']: not a parameter of ['step_forward']"),
+        (["CartPole-v1", "--agent", "/no/such/run"], "--agent: /no/such/run is not a directory"),
+        (["CartPole-v1", "--rollouts", "missing.npz"], "--rollouts 'missing.npz' is not a file"),
+    ],
+)
+def test_the_tune_command_refuses_bad_input_before_any_work(
+    arguments: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from spikegym.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tune_command, "tune_encoder", lambda *a, **k: pytest.fail("tuning started"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", *arguments, "--no-progress"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_tune_all_prints_a_row_per_encoder_and_writes_the_best(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.configs import load_config
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["tune", "CartPole-v1", "--trials", "12", "--steps", "600", "--no-progress", "--bounds", "data"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.split()[:1] and line.split()[0] in ENCODER_NAMES
+    }
+    assert sorted(rows) == ENCODER_NAMES
+    best = [name for name, row in rows.items() if row[-1] == "*"]
+    assert len(best) == 1
+    config = load_config(tmp_path / "envs_configs" / "CartPole-v1.yaml")
+    assert config.encoder == best[0]
+    assert config.provenance["command"] == "spikegym " + " ".join(argv)
+    assert config.provenance["trials"] == 12 and config.provenance["seed"] == 0
+    assert {"held_out_nrmse", "held_out_spike_rate"} <= set(config.provenance["scores"])
+
+
+def test_max_spike_rate_restricts_the_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.configs import load_config
+
+    out_path = tmp_path / "c.yaml"
+    argv = ["tune", "CartPole-v1", "--trials", "12", "--steps", "600", "--no-progress", "--output", str(out_path)]
+    assert main([*argv, "--max-spike-rate", "1.0"]) == 0
+    out = capsys.readouterr().out
+    chosen = load_config(out_path)
+    best_row = next(line.split() for line in out.splitlines() if line.endswith(" *"))
+    assert best_row[0] == chosen.encoder and float(best_row[2]) <= 1.0
+    with pytest.raises(SystemExit):
+        main([*argv, "--force", "--max-spike-rate", "0.0001"])
+    assert "no encoder reaches --max-spike-rate" in capsys.readouterr().err
+
+
+def test_force_keeps_the_previous_config_as_bak(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.configs import load_config
+
+    out_path = tmp_path / "c.yaml"
+    argv = ["tune", "CartPole-v1", "--trials", "8", "--steps", "400", "--no-progress", "--output", str(out_path)]
+    assert main([*argv, "--encoder", "sf"]) == 0
+    with pytest.raises(SystemExit):
+        main([*argv, "--encoder", "lif"])
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert load_config(out_path).encoder == "step_forward"
+    assert main([*argv, "--encoder", "lif", "--force"]) == 0
+    assert load_config(out_path).encoder == "lif"
+    assert load_config(tmp_path / "c.yaml.bak").encoder == "step_forward"
+
+
+def test_pareto_tuning_with_a_plot(tmp_path: Path) -> None:
+    from spikegym.cli.main import main
+
+    plot = tmp_path / "tune.png"
+    argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "16", "--steps", "400", "--pareto"]
+    assert main([*argv, "--no-progress", "--output", str(tmp_path / "c.yaml"), "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tuning_refuses_an_agent_of_another_env(
+    trained: tuple[Path, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", "Acrobot-v1", "--agent", str(trained[0]), "--no-progress"])
+    assert exit_info.value.code == 2
+    assert f"--agent {trained[0]} was trained on CartPole-v1, not Acrobot-v1" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Tests of spikegym.envs: layout, bounds, configs, the wrappers, rollouts."""

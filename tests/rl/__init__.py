@@ -1,0 +1,1 @@
+"""Tests of spikegym.rl: extractors, policies, recipes, training, replay, export."""

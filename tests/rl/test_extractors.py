@@ -1,0 +1,81 @@
+"""The spiking extractor: snntorch's dynamics fused, stateless, read-outs, learnable encoder."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+from spikegym.rl.extractors import LearnablePopulationEncoder, SpikingExtractor, leaky_layer, spike_surrogate
+
+
+def test_the_fused_layer_equals_snntorch_leaky_stepping() -> None:
+    import snntorch as snn
+
+    torch.manual_seed(0)
+    neuron = snn.Leaky(beta=0.8, threshold=1.0, spike_grad=spike_surrogate("atan", 2.0))
+    current = (torch.randn(3, 8, 5) * 1.5).requires_grad_()
+    spikes, membranes = leaky_layer(neuron, current)
+    membrane, stepped, trace = torch.zeros(3, 5), [], []
+    for t in range(8):
+        spike, membrane = neuron(current[:, t], membrane)
+        stepped.append(spike)
+        trace.append(membrane)
+    assert torch.equal(spikes, torch.stack(stepped, 1)) and torch.allclose(membranes, torch.stack(trace, 1))
+    fused = torch.autograd.grad(spikes.sum() + membranes.sum(), current)[0]
+    reference = torch.autograd.grad(torch.stack(stepped, 1).sum() + torch.stack(trace, 1).sum(), current)[0]
+    assert torch.allclose(fused, reference)
+
+
+def test_the_extractor_is_stateless_across_calls_and_keeps_no_graph() -> None:
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((8, 12)), hidden=(16, 16))
+    x = torch.randint(0, 2, (4, 8, 12)).float()
+    first, second = extractor(x), extractor(x)
+    assert torch.equal(first, second), "a membrane survived between forward passes"
+    first.sum().backward()
+    second.sum().backward()  # would fail with "backward through the graph a second time" if state leaked
+
+
+@pytest.mark.parametrize("readout", ["membrane_mean", "last_membrane", "spike_count"])
+def test_readouts(readout: str) -> None:
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((4, 6)), hidden=(5,), readout=readout)
+    features = extractor(torch.ones(2, 4, 6))
+    assert features.shape == (2, 5)
+    if readout == "spike_count":
+        assert ((features >= 0) & (features <= 1)).all()
+
+
+def test_the_learnable_population_encoder_learns_its_fields() -> None:
+    encoder = LearnablePopulationEncoder(n_features=2, n_bins=6, steps=8)
+    spikes = encoder(torch.tensor([[0.2, 0.9]]))
+    assert spikes.shape == (1, 8, 12) and set(spikes.unique().tolist()) <= {0.0, 1.0}
+    spikes.sum().backward()
+    assert encoder.mu.grad is not None and encoder.mu.grad.abs().sum() > 0
+    assert encoder.log_sigma.grad is not None and encoder.log_sigma.grad.abs().sum() > 0
+
+
+def test_bad_extractor_arguments() -> None:
+    space = gym.spaces.MultiBinary((4, 6))
+    with pytest.raises(ValueError, match=r"readout must be one of"):
+        SpikingExtractor(space, readout="vote")
+    with pytest.raises(ValueError, match=r"surrogate must be one of"):
+        SpikingExtractor(space, surrogate="sigmoidal")
+    with pytest.raises(TypeError, match=r"observation_space must be MultiBinary\(\(T, C\)\)"):
+        SpikingExtractor(gym.spaces.Discrete(3))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_extractor_gives_the_same_features_and_gradients_on_cuda() -> None:
+    torch.manual_seed(0)
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((8, 12)), hidden=[32, 8])
+    spikes = (torch.rand(64, 8, 12) < 0.3).float()
+    features = extractor(spikes)
+    features.sum().backward()
+    grads = [p.grad.clone() for p in extractor.parameters()]
+    extractor.zero_grad()
+    gpu = extractor.to("cuda")
+    gpu_features = gpu(spikes.cuda())
+    gpu_features.sum().backward()
+    torch.testing.assert_close(gpu_features.cpu(), features, rtol=1e-4, atol=1e-5)
+    for grad, param in zip(grads, gpu.parameters(), strict=True):
+        torch.testing.assert_close(param.grad.cpu(), grad, rtol=1e-3, atol=1e-5)

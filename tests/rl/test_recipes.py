@@ -1,0 +1,49 @@
+"""Recipes: shipped for the classic suite, malformed entries named with file, env and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spikegym.rl.recipes import RecipeError, load_recipe
+
+
+def test_recipes_ship_for_the_classic_suite() -> None:
+    pairs = [("ppo", "CartPole-v1"), ("dqn", "CartPole-v1"), ("ppo", "Acrobot-v1"), ("dqn", "MountainCar-v0"),
+             ("sac", "Pendulum-v1"), ("sac", "MountainCarContinuous-v0"), ("ppo", "LunarLander-v3")]  # fmt: skip
+    for algo, env_id in pairs:
+        recipe = load_recipe(algo, env_id)
+        assert recipe.n_timesteps > 0 and recipe.spiking["hidden"]
+
+
+def test_unknown_algorithms_and_envs_without_a_recipe() -> None:
+    with pytest.raises(RecipeError, match=r"unknown algo 'trpo'"):
+        load_recipe("trpo", "CartPole-v1")
+    with pytest.raises(RecipeError, match=r"has no recipe for 'Pong-v5'"):
+        load_recipe("ppo", "Pong-v5")
+
+
+@pytest.mark.parametrize(
+    ("algo", "entry", "message"),
+    [
+        ("ppo", "n_envs: 4", r"entry 'CartPole-v1' is missing the required key 'n_timesteps'"),
+        ("ppo", "n_envs: 4\n  n_timesteps: 10\n  net_arch: big", r"CartPole-v1.net_arch must be a list of layer sizes"),
+        (
+            "ppo",
+            "n_envs: 4\n  n_timesteps: 10\n  critic: mlp",
+            r"critic must be one of \['shared', 'spiking'\]; got 'mlp'",
+        ),
+        ("dqn", "n_envs: 1\n  n_timesteps: 10\n  critic: spiking", r"CartPole-v1.critic must be absent for dqn"),
+        (
+            "sac",
+            "n_envs: 1\n  n_timesteps: 10\n  critic: ann",
+            r"critic must be one of \['spiking', 'mlp'\]; got 'ann'",
+        ),
+    ],
+)
+def test_malformed_recipes_name_the_file_env_and_key(algo: str, entry: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / f"{algo}.yaml").write_text(f"CartPole-v1:\n  {entry}\n")
+    with pytest.raises(RecipeError, match=message) as error:
+        load_recipe(algo, "CartPole-v1", agents_dir=tmp_path)
+    assert str(tmp_path / f"{algo}.yaml") in str(error.value)

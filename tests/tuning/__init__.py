@@ -1,0 +1,1 @@
+"""Tests of spikegym.tuning: objectives and optuna studies."""
