@@ -1,4 +1,11 @@
-"""The six spike encoders, each with its decoder, and a registry to make them by name.
+"""The core: six spike encoders, each with its decoder, as stateful stream filters, and a registry.
+
+``encode(signal, state) -> (spikes, state)`` and ``decode(spikes, state)``,
+like ``scipy.signal.lfilter(..., zi)``; each rule is one compiled kernel
+(:mod:`~spikegym.encoders._kernels`) over numpy arrays.
+
+May import: numpy, numba, torch; nothing else of spikegym
+and no gymnasium, so the encoders serve any stream, not only Gymnasium's.
 
 >>> from spikegym.encoders import make, names
 >>> names()
