@@ -22,14 +22,14 @@ observation, the upsampling, the per-feature bounds, and the provenance
 
 Loading checks every field and reports the file, the field and what was
 expected. Configs are looked up by env id in ``$SPIKEGYM_CONFIG_DIR`` (if
-set), then ``./envs_configs``, then the configs shipped with spikegym.
+set), then ``./envs_configs`` (where ``spikegym tune`` writes), then the
+configs shipped with spikegym (package data); a ``.yaml`` path is read as is.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,10 +38,11 @@ from typing import Any
 
 import yaml
 
+from spikegym.data import search_path, shipped
 from spikegym.encoders import ALIASES, make, names, parameters
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "envs_configs"
-"""The configs shipped with spikegym (the repository's ``envs_configs/``)."""
+SHIPPED_DIR = shipped("envs_configs")
+"""The configs shipped with spikegym (package data: ``spikegym/data/envs_configs``)."""
 
 FIELDS = ("env_id", "encoder", "params", "substeps", "upsample", "bounds", "provenance")
 PROVENANCE_FIELDS = {
@@ -184,14 +185,8 @@ def config_filename(env_id: str) -> str:
 
 
 def config_dirs() -> list[Path]:
-    """Where configs are looked up by env id, in order."""
-    dirs = [Path(os.environ["SPIKEGYM_CONFIG_DIR"])] if os.environ.get("SPIKEGYM_CONFIG_DIR") else []
-    dirs += [Path.cwd() / "envs_configs", SHIPPED_DIR]
-    unique: list[Path] = []
-    for directory in dirs:
-        if directory.resolve() not in [d.resolve() for d in unique]:
-            unique.append(directory)
-    return unique
+    """Where configs are looked up by env id, in order: ``$SPIKEGYM_CONFIG_DIR``, ``./envs_configs``, the shipped."""
+    return search_path("envs_configs", "SPIKEGYM_CONFIG_DIR")
 
 
 def find_config(env_id: str) -> Path | None:

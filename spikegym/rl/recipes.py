@@ -1,4 +1,9 @@
-"""Training recipes: ``agents/<algo>.yaml`` keyed by env id, in the style of rl-baselines3-zoo."""
+"""Training recipes: ``agents/<algo>.yaml`` keyed by env id, in the style of rl-baselines3-zoo.
+
+Recipes are looked up in ``$SPIKEGYM_AGENTS_DIR`` (if set), then ``./agents``,
+then the recipes shipped with spikegym (package data); the first
+``<algo>.yaml`` with an entry for the env wins.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,7 @@ from typing import Any
 
 import yaml
 
-AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
-"""The recipes shipped with spikegym (the repository's ``agents/``)."""
+from spikegym.data import search_path
 
 ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
 REQUIRED = ("n_timesteps", "n_envs")
@@ -144,22 +148,35 @@ class Recipe:
 
 
 def load_recipe(algo: str, env_id: str, agents_dir: str | Path | None = None) -> Recipe:
-    """The recipe for ``algo`` on ``env_id`` from ``agents/<algo>.yaml``.
+    """The recipe for ``algo`` on ``env_id``: from ``agents_dir/<algo>.yaml`` if given, else from the first
+    ``<algo>.yaml`` with an entry for ``env_id`` in ``$SPIKEGYM_AGENTS_DIR``, ``./agents``, the shipped recipes.
 
     Raises a :class:`RecipeError` for an unknown algorithm, an env without a
-    recipe (listing those with one) or a malformed entry.
+    recipe (listing those with one) or a malformed file or entry.
     """
     if algo not in ALGOS:
         raise RecipeError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
-    path = Path(agents_dir or AGENTS_DIR) / f"{algo}.yaml"
-    if not path.is_file():
-        raise RecipeError(f"no recipe file {path}")
+    dirs = [Path(agents_dir)] if agents_dir is not None else search_path("agents", "SPIKEGYM_AGENTS_DIR")
+    searched: list[str] = []
+    for directory in dirs:
+        path = directory / f"{algo}.yaml"
+        if not path.is_file():
+            continue
+        recipes = _read(path)
+        if env_id in recipes:
+            return Recipe.from_dict(algo, env_id, recipes[env_id], str(path))
+        searched.append(f"{path} (it has {sorted(recipes)})")
+    if not searched:
+        raise RecipeError(f"no recipe file {algo}.yaml in {', '.join(str(d) for d in dirs)}")
+    raise RecipeError(f"{algo} has no recipe for {env_id!r}: looked in {'; '.join(searched)}")
+
+
+def _read(path: Path) -> Mapping[str, Any]:
+    """The env ids and recipes of one recipe file; a :class:`RecipeError` naming the file if it is malformed."""
     try:
         recipes = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(recipes, Mapping):
         raise RecipeError(f"{path}: expected a mapping of env ids to recipes")
-    if env_id not in recipes:
-        raise RecipeError(f"{path} has no recipe for {env_id!r}; it has {sorted(recipes)}")
-    return Recipe.from_dict(algo, env_id, recipes[env_id], str(path))
+    return recipes

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from spikegym.data import shipped
 from spikegym.rl.recipes import RecipeError, load_recipe
 
 
@@ -47,3 +48,29 @@ def test_malformed_recipes_name_the_file_env_and_key(algo: str, entry: str, mess
     with pytest.raises(RecipeError, match=message) as error:
         load_recipe(algo, "CartPole-v1", agents_dir=tmp_path)
     assert str(tmp_path / f"{algo}.yaml") in str(error.value)
+
+
+def test_users_recipes_come_first_and_other_envs_fall_through_to_the_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPIKEGYM_AGENTS_DIR", raising=False)
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 2\n  n_timesteps: 10\n")
+    assert load_recipe("ppo", "CartPole-v1").n_envs == 2
+    assert load_recipe("ppo", "Acrobot-v1") == load_recipe("ppo", "Acrobot-v1", agents_dir=shipped("agents"))
+    variable = tmp_path / "variable"
+    variable.mkdir()
+    (variable / "ppo.yaml").write_text("CartPole-v1:\n  n_envs: 3\n  n_timesteps: 10\n")
+    monkeypatch.setenv("SPIKEGYM_AGENTS_DIR", str(variable))
+    assert load_recipe("ppo", "CartPole-v1").n_envs == 3
+    with pytest.raises(RecipeError, match=r"has no recipe for 'Pong-v5': looked in .*variable.*ppo\.yaml"):
+        load_recipe("ppo", "Pong-v5")
+
+
+def test_a_malformed_users_recipe_file_is_named_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "ppo.yaml").write_text("CartPole-v1: [\n")
+    with pytest.raises(RecipeError, match=r"agents/ppo\.yaml: not valid YAML"):
+        load_recipe("ppo", "CartPole-v1")
