@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from spikegym.envs.configs import ConfigError, EncoderConfig, find_config, load_config
-from spikegym.envs.layout import ObservationLayout
+from spikegym.envs.layout import HUGE_BOUND, ObservationLayout
 from spikegym.envs.rollouts import record
 
 logger = logging.getLogger(__name__)
@@ -82,18 +82,22 @@ def resolve_bounds(
     """Per-feature ``(low, high)``: ``bounds`` if given, else the space's where finite, else the env's
     config in ``envs_configs/``, else an estimate from a seeded random rollout of ``env_id`` (warned
     about once per env id). Without ``env_id``, unbounded features are an error that says how to fix it.
+    A feature the space holds constant (``low == high``) gets the unit range around its value, so it
+    encodes as the constant it is.
     """
-    n_features = layout.n_features
     if bounds is not None:
-        low, high = (np.broadcast_to(np.asarray(b, np.float64), (n_features,)).copy() for b in bounds)
-        return low, high
+        return given_bounds(bounds, layout)
     low, high = layout.low.copy(), layout.high.copy()
+    constant = np.isfinite(low) & (low == high)
+    low[constant] -= 0.5
+    high[constant] += 0.5
     open_features = layout.unbounded
     if not open_features:
         return low, high
     if env_id is None:
         raise ValueError(
-            f"features {open_features} have no finite bounds in the observation space; give them with "
+            f"features {open_features} have no finite bounds in the observation space (or bounds beyond "
+            f"±{HUGE_BOUND:g}); give them with "
             "bounds=(low, high), one value per feature, or wrap an env made with gym.make(<id>) so that "
             "spikegym can estimate them from a rollout"
         )
@@ -114,11 +118,46 @@ def resolve_bounds(
     low[missing], high[missing] = estimated_low[missing], estimated_high[missing]
     if first_estimate:
         logger.warning(
-            "%s: features %s are unbounded in the observation space; using bounds estimated from a seeded "
+            "%s: features %s are unbounded in the observation space (or bounded beyond ±%g); using bounds "
+            "estimated from a seeded "
             "random rollout (low=%s, high=%s). Give bounds=(low, high) or an env config to fix them.",
             env_id,
             open_features,
+            HUGE_BOUND,
             np.round(low[missing], 4).tolist(),
             np.round(high[missing], 4).tolist(),
         )
+    return low, high
+
+
+def given_bounds(bounds: Bounds, layout: ObservationLayout) -> tuple[np.ndarray, np.ndarray]:
+    """``bounds`` as per-feature float arrays ``(low, high)``, each given as one number or one per feature.
+
+    >>> from gymnasium import spaces
+    >>> given_bounds((0, [1, 2]), ObservationLayout.of(spaces.Box(-5, 5, (2,))))
+    (array([0., 0.]), array([1., 2.]))
+    """
+    n_features = layout.n_features
+    if not isinstance(bounds, tuple | list) or len(bounds) != 2:
+        raise ValueError(f"bounds must be a pair (low, high), got {bounds!r}")
+    arrays = []
+    for name, value in zip(("low", "high"), bounds, strict=True):
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"bounds {name} must be a number or a sequence of numbers, got {value!r}") from None
+        if array.ndim == 0:
+            array = np.full(n_features, float(array))
+        elif array.shape != (n_features,):
+            raise ValueError(
+                f"bounds {name} must be one number or one per feature ({n_features}: {list(layout.names)}), "
+                f"got shape {array.shape}"
+            )
+        arrays.append(array)
+    low, high = arrays
+    bad = np.flatnonzero(~(np.isfinite(low) & np.isfinite(high) & (high > low)))
+    if bad.size:
+        i = int(bad[0])
+        feature = layout.names[i]
+        raise ValueError(f"bounds must be finite with high > low for each feature; {feature} has {low[i]} to {high[i]}")
     return low, high

@@ -14,7 +14,7 @@ from spikegym.encoders.base import check_choice, check_int
 from spikegym.envs._block_kernels import scale_block, spike_channels
 from spikegym.envs.bounds import Bounds, check_config_features, resolve_bounds
 from spikegym.envs.configs import EncoderConfig, is_config_path, load_config
-from spikegym.envs.layout import ObservationLayout
+from spikegym.envs.layout import ObservationError, ObservationLayout
 
 StreamSeed = int | Sequence[int] | np.ndarray | None
 EncoderSpec = str | Path | SpikeEncoder | EncoderConfig
@@ -178,11 +178,21 @@ class GymnasiumEncoder:
         return config.encoder, bounds, {**config.params, **params}
 
     # ------------------------------------------------------------- streams
-    def flatten(self, observation: Any) -> np.ndarray:
-        """The observation (a batch with ``num_envs``) as flat features ``(n, F)``, ``n = 1`` for one env."""
-        if self.num_envs is not None:
-            return self.layout.flatten_batch(observation, self.num_envs)
-        x = self.layout.flatten(observation)
+    def flatten(self, observation: Any, starting: bool = False) -> np.ndarray:
+        """The observation (a batch with ``num_envs``) as flat features ``(n, F)``, ``n = 1`` for one env.
+
+        An observation outside its space's one-hot or binary values is an
+        :class:`~spikegym.envs.layout.ObservationError` naming the env, the step
+        (0 when ``starting`` a stream), the feature and the value.
+        """
+        try:
+            if self.num_envs is not None:
+                return self.layout.flatten_batch(observation, self.num_envs)
+            x = self.layout.flatten(observation)
+        except ObservationError as error:
+            step = 0 if starting or self.state is None else int(self._steps[error.env or 0])
+            message = f"{self._where(error.env)} returned an observation outside its space at step {step}: {error}"
+            raise ObservationError(message) from None
         if x.size != self.layout.n_features:
             raise ValueError(
                 f"observation has {x.size} values, but the observation space has {self.layout.n_features} "
@@ -200,7 +210,7 @@ class GymnasiumEncoder:
         selects: the others keep their streams, and their blocks in the
         result are those of their last observation.
         """
-        return self.reset_flat(self.flatten(observation), seed, mask)
+        return self.reset_flat(self.flatten(observation, starting=True), seed, mask)
 
     def step(self, observation: Any, restart: np.ndarray | None = None, seed: StreamSeed = None) -> np.ndarray:
         """The spike block ``(substeps, C)`` of ``int8`` in ``{0, 1}`` for the next observation
@@ -331,13 +341,16 @@ class GymnasiumEncoder:
     def _raise_nonfinite(self, x: np.ndarray, rows: np.ndarray, flat_index: int) -> None:
         i, feature = divmod(flat_index, self.layout.n_features)
         env = int(rows[i])
-        where = f"env {self.env_id}" if self.env_id else "the env"
-        if self.num_envs is not None:
-            where += f" (sub-env {env})"
+        where = self._where(env if self.num_envs is not None else None)
         raise ValueError(
             f"{where} returned a non-finite observation at step {int(self._steps[env])}: "
             f"{self.layout.names[feature]} = {x[i, feature]}; pass nan_policy='zero' to replace such values by 0"
         )
+
+    def _where(self, env: int | None = None) -> str:
+        """The env (and sub-env) an observation came from, for error messages."""
+        where = f"env {self.env_id}" if self.env_id else "the env"
+        return where if env is None else f"{where} (sub-env {env})"
 
     def _result(self, blocks: np.ndarray) -> np.ndarray:
         return blocks[0] if self.num_envs is None else blocks

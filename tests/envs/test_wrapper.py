@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 
 from spikegym.encoders import make
 from spikegym.envs.gym_encoder import GymnasiumEncoder
-from spikegym.envs.wrappers import SpikeObservationWrapper
+from spikegym.envs.wrappers import SpikeObservationVectorWrapper, SpikeObservationWrapper
 from tests.helpers import ENCODER_NAMES
 
 CARTPOLE_BOUNDS = ([-2.4, -3.0, -0.21, -3.5], [2.4, 3.0, 0.21, 3.5])
@@ -226,3 +226,50 @@ def test_sb3_ppo_trains_a_few_hundred_steps_on_spike_observations() -> None:
     actions, _ = model.predict(observations, deterministic=True)
     assert actions.shape == (2,)
     assert model.num_timesteps >= 256
+
+
+class Dial(gym.Env):
+    """A Discrete(3) env that returns the values it is given, in or out of its space."""
+
+    observation_space = spaces.Discrete(3)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, values: tuple[int, ...] = (0, 1, 2, -1)) -> None:
+        self.values = values
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return self.values[0], {}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        self.t += 1
+        return self.values[self.t], 0.0, False, False, {}
+
+
+gym.register("Dial-v0", entry_point=Dial)
+
+
+def test_a_discrete_observation_outside_its_space_names_env_step_feature_and_value() -> None:
+    env = SpikeObservationWrapper(gym.make("Dial-v0", disable_env_checker=True), "rate")
+    env.reset(seed=0)
+    env.step(0)
+    env.step(0)
+    with pytest.raises(ValueError, match=r"env Dial-v0 returned an observation outside its space at step 3: "
+                                         r"x = -1 is not in Discrete\(3\)"):  # fmt: skip
+        env.step(0)
+    bad_start = SpikeObservationWrapper(gym.make("Dial-v0", values=(5,), disable_env_checker=True), "rate")
+    with pytest.raises(ValueError, match=r"at step 0: x = 5 is not in Discrete\(3\)"):
+        bad_start.reset(seed=0)
+
+
+def test_a_vector_env_names_the_sub_env_of_an_observation_outside_its_space() -> None:
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: Dial((0, 1, 2, 0)), lambda: Dial((0, 1, 7, 0))], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
+    )
+    wrapped = SpikeObservationVectorWrapper(envs, "rate")
+    wrapped.reset(seed=0)
+    wrapped.step(np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match=r"the env \(sub-env 1\) returned an observation outside its space at "
+                                         r"step 2: x = 7 is not in Discrete\(3\)"):  # fmt: skip
+        wrapped.step(np.zeros(2, np.int64))
