@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,15 +18,28 @@ import yaml
 
 from spikegym.encoders import encoder_class, names, parameters
 from spikegym.envs.bounds import robust_bounds
-from spikegym.envs.configs import config_filename, find_config, load_config
+from spikegym.envs.configs import ConfigError, EncoderConfig, config_filename, find_config, load_config
 from spikegym.envs.gym_encoder import GymnasiumEncoder
 from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.rollouts import Rollouts, record
 from spikegym.rl.rollouts import record_agent
 from spikegym.rl.runs import RunError, load_run
-from spikegym.tuning.studies import OBJECTIVES, TunedEncoder, open_storage, provenance, tune_encoder
+from spikegym.tuning.plots import plot_formats
+from spikegym.tuning.storage import open_storage
+from spikegym.tuning.studies import (
+    HEARTBEAT_SECONDS,
+    OBJECTIVES,
+    StudyMismatchError,
+    TunedEncoder,
+    check_studies,
+    provenance,
+    tune_encoder,
+)
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_STEPS = 4000
+"""Observations recorded without ``--steps``, ``--episodes`` or ``--rollouts``."""
 
 
 def add_parser(commands: Any) -> None:
@@ -38,7 +53,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("env_id", help="Gymnasium environment id, e.g. CartPole-v1")
     parser.add_argument("--encoder", default="all", help=f"one of {names()} or 'all' (default all)")
     parser.add_argument("--trials", type=int, default=100, help="trials per feature (default 100)")
-    parser.add_argument("--steps", type=int, default=4000, help="observations to record (default 4000)")
+    parser.add_argument("--steps", type=int, help=f"observations to record (default {DEFAULT_STEPS})")
     parser.add_argument("--episodes", type=int, help="record this many whole episodes instead of --steps")
     parser.add_argument("--substeps", type=int, default=8, help="encoder steps per observation T (default 8)")
     parser.add_argument("--upsample", choices=("hold", "linear"), default="hold")
@@ -62,12 +77,21 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--storage", help="optuna storage URL (sqlite:///tune.db) or journal file (*.log)")
     parser.add_argument("--study-name", help="study name prefix in --storage (default spikegym)")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=HEARTBEAT_SECONDS,
+        help="seconds between a worker's signs of life in --storage; a trial silent for three is rerun "
+        f"(default {HEARTBEAT_SECONDS:g}; the same for every worker of a study)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="rollout and sampler seed (default 0)")
     parser.add_argument("--held-out", type=float, default=0.2, help="fraction of episodes held out (default 0.2)")
     parser.add_argument("--rollouts", help="tune on a saved .npz of rollouts instead of recording")
     parser.add_argument("--agent", help="record with a trained agent (a spikegym train run directory), not at random")
     parser.add_argument("--output", help="config path (default envs_configs/<env-id>.yaml)")
-    parser.add_argument("--force", action="store_true", help="replace an existing config (kept as .yaml.bak)")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing config (kept as .yaml.bak) and --plot file"
+    )
     parser.add_argument("--plot", help="save a figure of a held-out episode through the chosen encoder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -76,18 +100,34 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
     """Check every argument, then tune, print the table and write the config."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     encoders = _check(args, parser)
-    fixed = _fixed_params(args.param, parser)
-    known = {name for encoder in encoders for name in parameters(encoder)}
-    if set(fixed) - known:
-        parser.error(f"--param {sorted(set(fixed) - known)}: not a parameter of {encoders}; they take {sorted(known)}")
     space = gym.make(args.env_id).observation_space
     layout = ObservationLayout.of(space)
-    output = Path(args.output) if args.output else Path("envs_configs") / config_filename(args.env_id)
-    if output.exists() and not args.force:
-        parser.error(f"{output} exists; pass --force to replace it (the old one is kept as {output.name}.bak)")
-    rollouts = _rollouts(args, layout)
+    fixed = _fixed_params(args, parser, encoders, layout.n_features)
+    output = _output(args)
+    saved = _saved_rollouts(args, parser, layout)
+    bounds_config = _bounds_config(args, parser, layout)
+    rollouts = saved if saved is not None else _record(args)
     tuning, held_out = rollouts.split(args.held_out, seed=args.seed)
-    low, high = _bounds(args, layout, tuning)
+    low, high = _bounds(args, layout, tuning, bounds_config)
+    settings = {
+        "substeps": args.substeps,
+        "upsample": args.upsample,
+        "n_trials": args.trials,
+        "objective": args.objective,
+        "spike_weight": args.spike_weight,
+        "pareto": args.pareto,
+        "seed": args.seed,
+        "heartbeat": args.heartbeat,
+    }
+    if args.storage is not None:
+        for name in encoders:
+            try:
+                check_studies(
+                    name, tuning, low, high, features=layout.names, storage=args.storage,
+                    study_name=args.study_name, fixed=fixed[name], **settings,
+                )  # fmt: skip
+            except StudyMismatchError as error:
+                parser.error(str(error))
     print(
         f"{args.env_id}: {rollouts.n_steps} observations in {len(rollouts.episodes)} episodes "
         f"({len(tuning.episodes)} tuning, {len(held_out.episodes)} held out); T={args.substeps}, {args.trials} trials "
@@ -96,26 +136,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
     )
     results: dict[str, TunedEncoder] = {}
     for name in encoders:
-        own = {k: v for k, v in fixed.items() if k in parameters(name)}
-        results[name] = tune_encoder(
-            name,
-            tuning,
-            held_out,
-            low,
-            high,
-            substeps=args.substeps,
-            upsample=args.upsample,
-            n_trials=args.trials,
-            objective=args.objective,
-            spike_weight=args.spike_weight,
-            pareto=args.pareto,
-            storage=args.storage,
-            study_name=args.study_name,
-            seed=args.seed,
-            fixed=own,
-            features=layout.names,
-            progress=not args.no_progress,
-        )
+        try:
+            results[name] = tune_encoder(
+                name, tuning, held_out, low, high, storage=args.storage, study_name=args.study_name,
+                fixed=fixed[name], features=layout.names, progress=not args.no_progress, **settings,
+            )  # fmt: skip
+        except StudyMismatchError as error:  # another worker made the study with other settings meanwhile
+            parser.error(str(error))
     best = _print_table(results, args)
     if best is None:
         parser.error(f"no encoder reaches --max-spike-rate {args.max_spike_rate}; no config written")
@@ -128,10 +155,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
         layout.names,
         substeps=args.substeps,
         upsample=args.upsample,
-        provenance=provenance(command, args.seed, args.trials, args.objective),
+        provenance=provenance(command, args.seed, chosen.n_trials, args.objective, notes=chosen.history()),
     )
     path = config.save(output, force=args.force)
-    print(f"wrote {path} ({best})")
+    print(f"wrote {path} ({best}; {chosen.history()})")
     if args.plot:
         encoder = GymnasiumEncoder(space, config)
         title = f"{args.env_id}: {best}, held-out NRMSE {chosen.held_out_scores['nrmse']:.4f}"
@@ -152,19 +179,8 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
             encoder_class(args.encoder)
         except ValueError:
             parser.error(f"--encoder must be one of {names()} or 'all', got {args.encoder!r}")
-    for flag, value, minimum in (
-        ("--trials", args.trials, 1),
-        ("--steps", args.steps, 2),
-        ("--substeps", args.substeps, 1),
-    ):
-        if value < minimum:
-            parser.error(f"{flag} must be >= {minimum}, got {value}")
-    if args.episodes is not None and args.episodes < 2:
-        parser.error(f"--episodes must be >= 2 (some are held out), got {args.episodes}")
-    if not 0 < args.held_out < 1:
-        parser.error(f"--held-out must be a fraction in (0, 1), got {args.held_out}")
-    if args.spike_weight < 0:
-        parser.error(f"--spike-weight must be >= 0, got {args.spike_weight}")
+    _check_numbers(args, parser)
+    _check_sources(args, parser)
     if args.storage is not None:
         try:
             open_storage(args.storage)
@@ -174,6 +190,46 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
         ObservationLayout.of(gym.make(args.env_id).observation_space)
     except TypeError as error:
         parser.error(f"{args.env_id}: {error}")
+    _check_target("--output", _output(args), args.force, parser)
+    if args.plot:
+        _check_plot(args, parser)
+    return names() if args.encoder == "all" else [encoder_class(args.encoder).name]
+
+
+def _check_numbers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    for flag, value, minimum in (
+        ("--trials", args.trials, 1),
+        ("--steps", args.steps, 2),
+        ("--substeps", args.substeps, 1),
+    ):
+        if value is not None and value < minimum:
+            parser.error(f"{flag} must be >= {minimum}, got {value}")
+    if args.episodes is not None and args.episodes < 2:
+        parser.error(f"--episodes must be >= 2 (some are held out), got {args.episodes}")
+    if not 0 < args.held_out < 1:
+        parser.error(f"--held-out must be a fraction in (0, 1), got {args.held_out}")
+    if not 0 <= args.spike_weight < math.inf:
+        parser.error(f"--spike-weight must be a number >= 0, got {args.spike_weight}")
+    if args.max_spike_rate is not None and not 0 < args.max_spike_rate < math.inf:
+        parser.error(f"--max-spike-rate must be a number > 0, got {args.max_spike_rate}")
+    if not 0 < args.heartbeat < math.inf:
+        parser.error(f"--heartbeat must be a number of seconds > 0, got {args.heartbeat}")
+    if args.study_name is not None and args.storage is None:
+        parser.error("--study-name needs --storage: without one, every run starts a new study in memory")
+
+
+def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Where the rollouts come from: one of --rollouts, --agent and recording at random, with its budget."""
+    if args.rollouts and args.agent:
+        parser.error("give one of --rollouts and --agent: the rollouts are read from a file or recorded")
+    if args.rollouts:
+        for flag, value in (("--steps", args.steps), ("--episodes", args.episodes)):
+            if value is not None:
+                parser.error(f"{flag}: the rollouts come from --rollouts {args.rollouts}, nothing is recorded")
+        if not Path(args.rollouts).is_file():
+            parser.error(f"--rollouts {args.rollouts!r} is not a file of recorded rollouts (.npz)")
+    if args.steps is not None and args.episodes is not None:
+        parser.error("give one of --steps and --episodes")
     if args.agent:
         try:
             trained_on = load_run(args.agent).info.env_id
@@ -181,54 +237,123 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
             parser.error(f"--agent: {error}")
         if trained_on != args.env_id:
             parser.error(f"--agent {args.agent} was trained on {trained_on}, not {args.env_id}")
-    if args.rollouts and not Path(args.rollouts).is_file():
-        parser.error(f"--rollouts {args.rollouts!r} is not a file of recorded rollouts (.npz)")
-    return names() if args.encoder == "all" else [encoder_class(args.encoder).name]
 
 
-def _fixed_params(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+def _output(args: argparse.Namespace) -> Path:
+    return Path(args.output) if args.output else Path("envs_configs") / config_filename(args.env_id)
+
+
+def _check_target(flag: str, path: Path, force: bool, parser: argparse.ArgumentParser) -> None:
+    """A file to write: not a directory, in a directory that exists or can be made, not replaced without --force."""
+    if path.is_dir():
+        parser.error(f"{flag} {path} is a directory; give a file path")
+    if path.exists() and not force:
+        kept = " (the old one is kept as .bak)" if flag == "--output" else ""
+        parser.error(f"{flag} {path} exists; pass --force to replace it{kept}")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        parser.error(f"{flag} {path}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK):
+        parser.error(f"{flag} {path}: cannot write in {ancestor}")
+
+
+def _check_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    path = Path(args.plot)
+    formats = plot_formats()
+    if not path.is_dir():
+        if not path.suffix:
+            parser.error(f"--plot {path}: give a file name ending in one of {['.' + f for f in formats]}")
+        if path.suffix[1:].lower() not in formats:
+            parser.error(f"--plot {path}: format {path.suffix[1:]!r} is not supported; choose one of {formats}")
+    _check_target("--plot", path, args.force, parser)
+
+
+def _fixed_params(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, encoders: list[str], n_features: int
+) -> dict[str, dict[str, Any]]:
+    """The ``--param`` values each encoder takes, each combination checked by building the encoder once."""
     fixed: dict[str, Any] = {}
-    for pair in pairs:
+    given: dict[str, str] = {}
+    for pair in args.param:
         name, sep, text = pair.partition("=")
         if not sep or not name:
             parser.error(f"--param must look like NAME=VALUE, got {pair!r}")
-        fixed[name] = yaml.safe_load(text)
-    return fixed
+        fixed[name], given[name] = yaml.safe_load(text), pair
+    known = {name for encoder in encoders for name in parameters(encoder)}
+    if set(fixed) - known:
+        parser.error(f"--param {sorted(set(fixed) - known)}: not a parameter of {encoders}; they take {sorted(known)}")
+    per_encoder = {}
+    for encoder in encoders:
+        own = {k: v for k, v in fixed.items() if k in parameters(encoder)}
+        cls = encoder_class(encoder)
+        try:
+            cls(n_features, **{**cls.tuning_defaults(args.substeps), **own})
+        except Exception as error:  # whatever an encoder raises for a value it refuses
+            pairs = " ".join(given[k] for k in own)
+            parser.error(f"--param {pairs}: {encoder} refuses it ({type(error).__name__}: {error})")
+        per_encoder[encoder] = own
+    return per_encoder
 
 
-def _rollouts(args: argparse.Namespace, layout: ObservationLayout) -> Rollouts:
-    if args.rollouts:
+def _saved_rollouts(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, layout: ObservationLayout
+) -> Rollouts | None:
+    """The rollouts of ``--rollouts``, checked to be of this env and its features; ``None`` without it."""
+    if not args.rollouts:
+        return None
+    try:
         rollouts = Rollouts.load(args.rollouts)
-        if rollouts.env_id != args.env_id or rollouts.features != layout.names:
-            raise ValueError(
-                f"{args.rollouts} holds rollouts of {rollouts.env_id} with features {list(rollouts.features)}, "
-                f"not of {args.env_id} ({list(layout.names)})"
-            )
-        return rollouts
+    except Exception as error:  # numpy raises many kinds for a file that is not an .npz of rollouts
+        parser.error(f"--rollouts {args.rollouts} cannot be read as rollouts ({type(error).__name__}: {error})")
+    if rollouts.env_id != args.env_id or list(rollouts.features) != list(layout.names):
+        parser.error(
+            f"--rollouts {args.rollouts} holds rollouts of {rollouts.env_id} with features {list(rollouts.features)}, "
+            f"not of {args.env_id} ({list(layout.names)})"
+        )
+    if len(rollouts.episodes) < 2 and (not rollouts.episodes or len(rollouts.episodes[0]) < 2):
+        parser.error(f"--rollouts {args.rollouts} holds fewer than 2 observations; some are held out")
+    return rollouts
+
+
+def _record(args: argparse.Namespace) -> Rollouts:
+    """Record rollouts with ``--agent`` or at random: ``--episodes`` whole episodes, else ``--steps``."""
+    n_steps, n_episodes = (None, args.episodes) if args.episodes is not None else (args.steps or DEFAULT_STEPS, None)
     if args.agent:
-        n_steps, n_episodes = _budget(args)
         return record_agent(args.agent, n_steps, args.seed, progress=not args.no_progress, n_episodes=n_episodes)
-    n_steps, n_episodes = _budget(args)
     return record(args.env_id, n_steps, seed=args.seed, progress=not args.no_progress, n_episodes=n_episodes)
 
 
-def _budget(args: argparse.Namespace) -> tuple[int | None, int | None]:
-    """``(n_steps, n_episodes)`` to record: ``--episodes`` if given, else ``--steps``."""
-    return (None, args.episodes) if args.episodes is not None else (args.steps, None)
-
-
-def _bounds(args: argparse.Namespace, layout: ObservationLayout, tuning: Rollouts) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature bounds by ``--bounds``: a config's, the space's, or robust ranges of the tuning data."""
+def _bounds_config(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, layout: ObservationLayout
+) -> EncoderConfig | None:
+    """The config ``--bounds`` takes the bounds from (``config``, or ``auto`` when there is one), or ``None``."""
+    if args.bounds not in ("config", "auto"):
+        return None
     existing = find_config(args.env_id)
-    if args.bounds == "config" or (args.bounds == "auto" and existing is not None):
-        if existing is None:
-            raise FileNotFoundError(f"--bounds config: no config for {args.env_id} to take bounds from")
-        config = load_config(existing)
-        if config.low is not None and config.n_features == layout.n_features:
-            print(f"bounds from {existing}")
-            return np.asarray(config.low), np.asarray(config.high)
+    if existing is None:
         if args.bounds == "config":
-            raise ValueError(f"--bounds config: {existing} has no bounds for {layout.n_features} features")
+            parser.error(f"--bounds config: no config for {args.env_id} to take bounds from")
+        return None
+    try:
+        config = load_config(existing)
+    except ConfigError as error:
+        parser.error(f"--bounds {args.bounds}: {error}")
+    if config.low is not None and config.n_features == layout.n_features:
+        return config
+    if args.bounds == "config":
+        parser.error(f"--bounds config: {existing} has no bounds for {layout.n_features} features")
+    return None
+
+
+def _bounds(
+    args: argparse.Namespace, layout: ObservationLayout, tuning: Rollouts, config: EncoderConfig | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature bounds by ``--bounds``: a config's, the space's, or robust ranges of the tuning data."""
+    if config is not None:
+        print(f"bounds from {config.source}")
+        return np.asarray(config.low), np.asarray(config.high)
     data_low, data_high = robust_bounds(tuning.values())
     finite = np.isfinite(layout.low) & np.isfinite(layout.high)
     if args.bounds == "data":

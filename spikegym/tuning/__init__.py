@@ -3,7 +3,8 @@
 What is here: the scores of an encoding as the wrapper produces it and the
 batched scorer of many candidates (:mod:`~spikegym.tuning.objectives`), one
 optuna study per feature with ask-and-tell rounds and shared storage
-(:mod:`~spikegym.tuning.studies`), and figures of an encoding
+(:mod:`~spikegym.tuning.studies`), storages that many workers open at once and
+whose dead workers' trials are rerun (:mod:`~spikegym.tuning.storage`), and figures of an encoding
 (:mod:`~spikegym.tuning.plots`).
 
 May import: :mod:`spikegym.encoders`, :mod:`spikegym.envs`, optuna, matplotlib;
@@ -19,6 +20,16 @@ never :mod:`spikegym.rl` (tuning on an agent's rollouts gets them recorded by th
 """
 
 from spikegym.tuning.objectives import CandidateScorer, StreamScores, stream_scores
-from spikegym.tuning.studies import TunedEncoder, open_storage, tune_encoder
+from spikegym.tuning.storage import open_storage
+from spikegym.tuning.studies import StudyMismatchError, TunedEncoder, study_settings, tune_encoder
 
-__all__ = ["CandidateScorer", "StreamScores", "TunedEncoder", "open_storage", "stream_scores", "tune_encoder"]
+__all__ = [
+    "CandidateScorer",
+    "StreamScores",
+    "StudyMismatchError",
+    "TunedEncoder",
+    "open_storage",
+    "stream_scores",
+    "study_settings",
+    "tune_encoder",
+]

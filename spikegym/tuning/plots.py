@@ -10,6 +10,17 @@ import numpy as np
 from spikegym.envs.gym_encoder import GymnasiumEncoder
 
 
+def plot_formats() -> list[str]:
+    """The file name extensions :func:`plot_encoding` can save, as matplotlib's ``savefig`` knows them.
+
+    >>> "png" in plot_formats() and "svg" in plot_formats()
+    True
+    """
+    from matplotlib.figure import Figure
+
+    return sorted(Figure().canvas.get_supported_filetypes())
+
+
 def plot_encoding(
     gym_encoder: GymnasiumEncoder,
     episode: np.ndarray,

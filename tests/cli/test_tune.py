@@ -17,7 +17,27 @@ class TextObservations(gym.Env):
     action_space = spaces.Discrete(2)
 
 
+class BoxObservations(gym.Env):
+    """An env no config is shipped for."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (2,))
+    action_space = spaces.Discrete(2)
+
+
 gym.register("TextObservations-v0", entry_point=TextObservations)
+gym.register("BoxObservations-v0", entry_point=BoxObservations)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    """In ``tmp_path``: rollouts of Acrobot-v1, a file that is no rollouts, a directory, a plain file."""
+    from spikegym.envs.rollouts import record
+
+    record("Acrobot-v1", 20, seed=0).save(tmp_path / "acrobot.npz")
+    (tmp_path / "text.npz").write_text("not rollouts")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("a file")
+    return tmp_path
 
 
 @pytest.mark.parametrize(
@@ -32,6 +52,35 @@ gym.register("TextObservations-v0", entry_point=TextObservations)
         (["CartPole-v1", "--encoder", "sf", "--param", "n_bins=6"], "['n_bins']: not a parameter of ['step_forward']"),
         (["CartPole-v1", "--agent", "/no/such/run"], "--agent: /no/such/run is not a directory"),
         (["CartPole-v1", "--rollouts", "missing.npz"], "--rollouts 'missing.npz' is not a file"),
+        (["CartPole-v1", "--encoder", "population", "--param", "n_bins=-3"], "--param n_bins=-3: population"),
+        (["CartPole-v1", "--encoder", "sf", "--param", "threshold=abc"], "--param threshold=abc: step_forward"),
+        (["CartPole-v1", "--param", "threshold=-1"], "--param threshold=-1: "),
+        (["CartPole-v1", "--held-out", "0"], "--held-out must be a fraction in (0, 1), got 0.0"),
+        (["CartPole-v1", "--held-out", "1"], "--held-out must be a fraction in (0, 1), got 1.0"),
+        (["CartPole-v1", "--held-out", "nan"], "--held-out must be a fraction in (0, 1), got nan"),
+        (["CartPole-v1", "--steps", "0"], "--steps must be >= 2, got 0"),
+        (["CartPole-v1", "--episodes", "0"], "--episodes must be >= 2"),
+        (["CartPole-v1", "--substeps", "0"], "--substeps must be >= 1, got 0"),
+        (["CartPole-v1", "--spike-weight", "-1"], "--spike-weight must be a number >= 0, got -1.0"),
+        (["CartPole-v1", "--spike-weight", "nan"], "--spike-weight must be a number >= 0, got nan"),
+        (["CartPole-v1", "--max-spike-rate", "0"], "--max-spike-rate must be a number > 0, got 0.0"),
+        (["CartPole-v1", "--max-spike-rate", "-2"], "--max-spike-rate must be a number > 0, got -2.0"),
+        (["CartPole-v1", "--max-spike-rate", "inf"], "--max-spike-rate must be a number > 0, got inf"),
+        (["CartPole-v1", "--heartbeat", "0"], "--heartbeat must be a number of seconds > 0, got 0.0"),
+        (["CartPole-v1", "--output", "adir"], "--output adir is a directory"),
+        (["CartPole-v1", "--output", "afile/c.yaml"], "--output afile/c.yaml: afile is not a directory"),
+        (["CartPole-v1", "--plot", "tune.xyz"], "--plot tune.xyz: format 'xyz' is not supported"),
+        (["CartPole-v1", "--plot", "tune"], "--plot tune: give a file name ending in one of"),
+        (["CartPole-v1", "--plot", "adir"], "--plot adir is a directory"),
+        (["CartPole-v1", "--plot", "afile/t.png"], "--plot afile/t.png: afile is not a directory"),
+        (["CartPole-v1", "--plot", "afile.png"], "--plot afile.png exists; pass --force"),
+        (["CartPole-v1", "--rollouts", "acrobot.npz"], "--rollouts acrobot.npz holds rollouts of Acrobot-v1"),
+        (["CartPole-v1", "--rollouts", "text.npz"], "--rollouts text.npz cannot be read"),
+        (["CartPole-v1", "--rollouts", "acrobot.npz", "--episodes", "5"], "--episodes: the rollouts come from"),
+        (["CartPole-v1", "--rollouts", "acrobot.npz", "--agent", "run"], "give one of --rollouts and --agent"),
+        (["CartPole-v1", "--study-name", "s"], "--study-name needs --storage"),
+        (["CartPole-v1", "--storage", "no-scheme.db"], "storage 'no-scheme.db' is not a storage URL"),
+        (["BoxObservations-v0", "--bounds", "config"], "--bounds config: no config for BoxObservations-v0"),
     ],
 )
 def test_the_tune_command_refuses_bad_input_before_any_work(
@@ -39,12 +88,15 @@ def test_the_tune_command_refuses_bad_input_before_any_work(
     message: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    files: Path,
 ) -> None:
     from spikegym.cli.main import main
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tune_command, "tune_encoder", lambda *a, **k: pytest.fail("tuning started"))
+    monkeypatch.chdir(files)
+    monkeypatch.setenv("SPIKEGYM_CONFIG_DIR", str(files))
+    (files / "afile.png").write_bytes(b"a plot the user keeps")
+    for work in ("tune_encoder", "record", "record_agent"):
+        monkeypatch.setattr(tune_command, work, lambda *a, **k: pytest.fail("work started"))
     with pytest.raises(SystemExit) as exit_info:
         main(["tune", *arguments, "--no-progress"])
     assert exit_info.value.code == 2
@@ -126,3 +178,39 @@ def test_tuning_refuses_an_agent_of_another_env(
         main(["tune", "Acrobot-v1", "--agent", str(trained[0]), "--no-progress"])
     assert exit_info.value.code == 2
     assert f"--agent {trained[0]} was trained on CartPole-v1, not Acrobot-v1" in capsys.readouterr().err
+
+
+def test_a_study_name_reused_with_other_settings_is_refused_naming_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.rollouts import record
+
+    rollouts = record("CartPole-v1", 400, seed=0).save(tmp_path / "c.npz")
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "8", "--rollouts", str(rollouts), "--no-progress"]
+    argv += ["--storage", storage, "--study-name", "s", "--output", str(tmp_path / "c.yaml")]
+    assert main(argv) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--force", "--objective", "mse"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"study 's/step_forward/x[0]' in storage '{storage}'" in err
+    assert "objective (study: 'nrmse', this run: 'mse')" in err and "another --study-name" in err
+
+
+def test_provenance_states_the_trials_run_and_the_study(tmp_path: Path) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.configs import load_config
+
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    argv = ["tune", "CartPole-v1", "--encoder", "sf", "--steps", "400", "--no-progress", "--storage", storage]
+    argv += ["--study-name", "p", "--output", str(tmp_path / "c.yaml")]
+    assert main([*argv, "--trials", "8"]) == 0
+    first = load_config(tmp_path / "c.yaml").provenance
+    assert first["trials"] == 8 and "new study 'p'" in first["notes"] and "resumed" not in first["notes"]
+    assert main([*argv, "--trials", "12", "--force"]) == 0
+    second = load_config(tmp_path / "c.yaml").provenance
+    assert second["trials"] == 12
+    assert "resumed study 'p'" in second["notes"]
+    assert "8 of 12 trials per feature were finished before this run" in second["notes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,12 @@ import optuna
 import pytest
 
 from spikegym.encoders import encoder_class
+from spikegym.envs.configs import load_config
 from spikegym.envs.rollouts import Rollouts, record
 from spikegym.tuning import objectives
 from spikegym.tuning.objectives import CandidateScorer
-from spikegym.tuning.studies import default_scores, open_storage, tune_encoder
+from spikegym.tuning.storage import open_storage
+from spikegym.tuning.studies import default_scores, tune_encoder
 from tests.helpers import CARTPOLE_BOUNDS, ENCODER_NAMES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -102,22 +105,55 @@ def test_an_interrupted_study_resumes_keeping_its_finished_trials(
     assert all(resumed[number] == params for number, params in finished.items())
 
 
-def test_two_worker_processes_share_one_storage(tmp_path: Path) -> None:
-    storage = str(tmp_path / "journal.log")
+SYNCHRONISED_WORKER = """
+import sys, tempfile, time
+from pathlib import Path
+import optuna
+from spikegym.cli.main import main
+with tempfile.TemporaryDirectory() as warm_up:  # load every module opening a storage needs, before the start
+    optuna.storages.RDBStorage(f"sqlite:///{warm_up}/warm.db").engine.dispose()
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+start = float(go.read_text())
+while time.time() < start:
+    pass
+sys.exit(main(sys.argv[3:]))
+"""
+"""The CLI, started at the time the test writes into the file ``go``: every worker opens the fresh storage at once."""
+
+
+@pytest.mark.parametrize("storage_name", ["sqlite", "journal"])
+def test_worker_processes_started_together_on_a_fresh_storage_share_it(storage_name: str, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'tune.db'}" if storage_name == "sqlite" else str(tmp_path / "journal.log")
     rollouts = record("CartPole-v1", 1000, seed=0)
     path = rollouts.save(tmp_path / "cartpole.npz")
     command = [
-        sys.executable, "-m", "spikegym.cli.main", "tune", "CartPole-v1", "--encoder", "sf", "--trials", "40",
-        "--rollouts", str(path), "--storage", storage, "--study-name", "shared", "--no-progress",
+        "tune", "CartPole-v1", "--encoder", "sf", "--trials", "40", "--rollouts", str(path), "--storage", storage,
+        "--study-name", "shared", "--no-progress",
     ]  # fmt: skip
+    go = tmp_path / "go"
+    launch = [sys.executable, "-c", SYNCHRONISED_WORKER]
     workers = [
-        subprocess.Popen([*command, "--output", str(tmp_path / f"worker{i}.yaml"), "--seed", str(i)], cwd=tmp_path)
-        for i in range(2)
+        subprocess.Popen(
+            [*launch, str(tmp_path / f"ready{i}"), str(go), *command, "--output", str(tmp_path / f"worker{i}.yaml")],
+            cwd=tmp_path,
+        )
+        for i in range(3)
     ]
-    assert [worker.wait(timeout=300) for worker in workers] == [0, 0]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{i}").exists() for i in range(3)):
+        assert time.monotonic() < deadline and all(worker.poll() is None for worker in workers)
+        time.sleep(0.01)
+    go.write_text(str(time.time() + 0.5))
+    assert [worker.wait(timeout=300) for worker in workers] == [0, 0, 0]
     for feature in ("x[0]", "x[1]", "x[2]", "x[3]"):
         study = optuna.load_study(study_name=f"shared/step_forward/{feature}", storage=open_storage(storage))
         assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 40
+        assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    for i in range(3):
+        assert load_config(tmp_path / f"worker{i}.yaml").provenance["trials"] == 40
 
 
 def test_storage_urls_that_cannot_be_opened_are_refused() -> None:
