@@ -2,8 +2,8 @@
 
 :class:`SpikingExtractor` reads a spike observation ``(T, C)`` (from
 :class:`~spikegym.envs.wrappers.SpikeObservationWrapper`), runs layers of leaky
-integrate-and-fire neurons (``snntorch.Leaky``, surrogate gradients from
-``snntorch.surrogate``) over its ``T`` sub-steps, and returns a read-out of
+integrate-and-fire neurons (``snntorch.Leaky``, snntorch's surrogate gradients
+in a form that cannot overflow, :class:`SurrogateSpike`) over its ``T`` sub-steps, and returns a read-out of
 the last layer as features. The membrane state starts from zero on every
 forward pass, so each observation is its own ``T``-step window: the network
 is stateless across env steps, fits SB3's feed-forward policies, and keeps no
@@ -22,35 +22,106 @@ replay buffers.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import gymnasium as gym
 import snntorch as snn
 import torch
-from snntorch import surrogate
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
 READOUTS: tuple[str, ...] = ("membrane_mean", "last_membrane", "spike_count")
-SURROGATES = {
-    "fast_sigmoid": surrogate.fast_sigmoid,
-    "atan": surrogate.atan,
-    "sigmoid": surrogate.sigmoid,
-    "triangular": surrogate.triangular,
-    "straight_through": surrogate.straight_through_estimator,
+
+
+def _fast_sigmoid_derivative(shifted: torch.Tensor, slope: float) -> torch.Tensor:
+    return 1.0 / (slope * shifted.abs() + 1.0) ** 2
+
+
+def _atan_derivative(shifted: torch.Tensor, alpha: float) -> torch.Tensor:
+    return alpha / 2 / (1 + (torch.pi / 2 * alpha * shifted) ** 2)
+
+
+def _sigmoid_derivative(shifted: torch.Tensor, slope: float) -> torch.Tensor:
+    """``slope * s(slope x) * s(-slope x)``: snntorch's ``k e^(-kx) / (e^(-kx) + 1)^2`` without the overflow."""
+    scaled = slope * shifted
+    return slope * torch.sigmoid(scaled) * torch.sigmoid(-scaled)
+
+
+def _triangular_derivative(shifted: torch.Tensor, threshold: float) -> torch.Tensor:
+    """snntorch's ``triangular``: ``threshold`` below the threshold, ``-threshold`` at and above it."""
+    return torch.where(shifted < 0, threshold, -threshold).to(shifted.dtype)
+
+
+def _straight_through_derivative(shifted: torch.Tensor, _: float) -> torch.Tensor:
+    return torch.ones_like(shifted)
+
+
+SURROGATES: dict[str, tuple[Callable[[torch.Tensor, float], torch.Tensor], float]] = {
+    "fast_sigmoid": (_fast_sigmoid_derivative, 25.0),
+    "atan": (_atan_derivative, 2.0),
+    "sigmoid": (_sigmoid_derivative, 25.0),
+    "triangular": (_triangular_derivative, 1.0),
+    "straight_through": (_straight_through_derivative, 1.0),
 }
+"""Surrogate gradients by name: the derivative of the smooth stand-in and the default of its slope.
+
+The same gradients as ``snntorch.surrogate`` (slope 25 for ``fast_sigmoid``
+and ``sigmoid``, ``alpha`` 2 for ``atan``), computed so that none overflows:
+snntorch's ``sigmoid`` computes ``exp(-k x)`` and gives NaN once a membrane is
+a few units below threshold (``exp(100)`` at ``k = 25``, ``x = -4``).
+``triangular`` and ``straight_through`` take no slope.
+"""
 
 
-def spike_surrogate(name: str, slope: float | None = None) -> object:
-    """The snntorch surrogate gradient ``name`` (with ``slope`` where it has one)."""
-    if name not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {name!r}")
-    factory = SURROGATES[name]
-    if slope is None or name in ("triangular", "straight_through"):
-        return factory()
-    return factory(alpha=slope) if name in ("atan", "sigmoid") and slope is not None else factory(slope=slope)
+class _SurrogateSpikeFunction(torch.autograd.Function):
+    """Heaviside spike (in the membrane's dtype) whose backward pass is a surrogate derivative."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, shifted: torch.Tensor, derivative: Callable[[torch.Tensor, float], torch.Tensor], slope: float
+    ) -> torch.Tensor:
+        ctx.save_for_backward(shifted)
+        ctx.derivative, ctx.slope = derivative, slope
+        return (shifted > 0).to(shifted.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (shifted,) = ctx.saved_tensors
+        return grad * ctx.derivative(shifted, ctx.slope), None, None
+
+
+class SurrogateSpike:
+    """A spike function ``membrane - threshold -> {0, 1}`` with a numerically safe surrogate gradient.
+
+    A drop-in for snntorch's ``spike_grad`` callables (``snn.Leaky(spike_grad=...)``).
+
+    >>> fire = SurrogateSpike("sigmoid")
+    >>> shifted = torch.tensor([-1e4, -4.0, 0.5], requires_grad=True)
+    >>> fire(shifted).tolist()
+    [0.0, 0.0, 1.0]
+    >>> bool(torch.isfinite(torch.autograd.grad(fire(shifted).sum(), shifted)[0]).all())
+    True
+    """
+
+    def __init__(self, name: str, slope: float | None = None) -> None:
+        if name not in SURROGATES:
+            raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {name!r}")
+        self.name = name
+        self.derivative, default = SURROGATES[name]
+        self.slope = default if slope is None or name in ("triangular", "straight_through") else float(slope)
+
+    def __call__(self, shifted: torch.Tensor) -> torch.Tensor:
+        return _SurrogateSpikeFunction.apply(shifted, self.derivative, self.slope)
+
+    def __repr__(self) -> str:
+        return f"SurrogateSpike({self.name!r}, slope={self.slope})"
+
+
+def spike_surrogate(name: str, slope: float | None = None) -> SurrogateSpike:
+    """The spike function with surrogate gradient ``name`` (with ``slope`` where it has one)."""
+    return SurrogateSpike(name, slope)
 
 
 class _StraightThroughSpike(torch.autograd.Function):
