@@ -29,6 +29,8 @@ configs shipped with spikegym (package data); a ``.yaml`` path is read as is.
 from __future__ import annotations
 
 import datetime
+import itertools
+import logging
 import math
 import shutil
 from collections.abc import Mapping
@@ -38,8 +40,11 @@ from typing import Any
 
 import yaml
 
+from spikegym._yaml import read_yaml
 from spikegym.data import search_path, shipped
 from spikegym.encoders import ALIASES, make, names, parameters
+
+logger = logging.getLogger(__name__)
 
 SHIPPED_DIR = shipped("envs_configs")
 """The configs shipped with spikegym (package data: ``spikegym/data/envs_configs``)."""
@@ -162,17 +167,33 @@ class EncoderConfig:
         """Write the config as YAML to ``path`` (default ``./envs_configs/<env-id>.yaml``).
 
         An existing file is never overwritten unless ``force``; then it is
-        kept as ``<name>.bak`` first. Returns the path written.
+        first kept as the next free numbered backup ``<name>.1.bak``,
+        ``<name>.2.bak``, ... (logged), so no earlier version is lost. Returns the path written.
         """
         target = Path(path) if path is not None else Path("envs_configs") / config_filename(self.env_id)
         if target.exists():
             if not force:
-                raise FileExistsError(f"{target} exists; pass force=True (--force) to replace it (kept as .bak)")
-            shutil.copy2(target, target.with_name(target.name + ".bak"))
+                raise FileExistsError(f"{target} exists; pass force=True (--force) to replace it (a backup is kept)")
+            backup = next_backup(target)
+            shutil.copy2(target, backup)
+            logger.warning("%s is replaced; the previous file is kept as %s", target, backup)
         target.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
         target.write_text(f"# spikegym encoder config for {self.env_id}\n{text}")
         return target
+
+
+def next_backup(path: Path) -> Path:
+    """The first of ``<name>.1.bak``, ``<name>.2.bak``, ... beside ``path`` that does not exist yet.
+
+    >>> next_backup(Path("/nonexistent/CartPole-v1.yaml")).name
+    'CartPole-v1.yaml.1.bak'
+    """
+    return next(
+        candidate
+        for number in itertools.count(1)
+        if not (candidate := path.with_name(f"{path.name}.{number}.bak")).exists()
+    )
 
 
 def config_filename(env_id: str) -> str:
@@ -221,11 +242,7 @@ def load_config(source: str | Path) -> EncoderConfig:
                 f"no config for env {source!r}: looked for {config_filename(str(source))} in {searched}"
             )
         path = found
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    return EncoderConfig.from_dict(data, source=path)
+    return EncoderConfig.from_dict(read_yaml(path, ConfigError), source=path)
 
 
 # ------------------------------------------------------------------ checks

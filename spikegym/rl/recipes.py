@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from spikegym._yaml import read_yaml
 from spikegym.data import search_path
 
 ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
@@ -173,10 +172,7 @@ def load_recipe(algo: str, env_id: str, agents_dir: str | Path | None = None) ->
 
 def _read(path: Path) -> Mapping[str, Any]:
     """The env ids and recipes of one recipe file; a :class:`RecipeError` naming the file if it is malformed."""
-    try:
-        recipes = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    recipes = read_yaml(path, RecipeError) or {}
     if not isinstance(recipes, Mapping):
         raise RecipeError(f"{path}: expected a mapping of env ids to recipes")
     return recipes

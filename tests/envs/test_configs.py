@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import gymnasium as gym
@@ -71,8 +72,18 @@ def test_save_never_overwrites_without_force_and_keeps_a_backup(tmp_path: Path) 
     assert load_config(target).encoder == "step_forward" or load_config(target).encoder == "sf"
     second.save(target, force=True)
     assert load_config(target).encoder == "lif"
-    backup = tmp_path / "CartPole-v1.yaml.bak"
-    assert yaml.safe_load(backup.read_text())["encoder"] == "sf"
+    assert yaml.safe_load((tmp_path / "CartPole-v1.yaml.1.bak").read_text())["encoder"] == "sf"
+
+
+def test_every_forced_save_keeps_its_own_backup(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    target = tmp_path / "CartPole-v1.yaml"
+    for threshold in (0.1, 0.2, 0.3):
+        with caplog.at_level(logging.WARNING):
+            EncoderConfig("CartPole-v1", "sf", {"threshold": threshold}).save(target, force=True)
+    assert "the previous file is kept as" in caplog.text and str(tmp_path / "CartPole-v1.yaml.2.bak") in caplog.text
+    kept = [yaml.safe_load((tmp_path / f"CartPole-v1.yaml.{n}.bak").read_text()) for n in (1, 2)]
+    assert [data["params"]["threshold"] for data in kept] == [0.1, 0.2]
+    assert load_config(target).params["threshold"] == 0.3
 
 
 def test_numpy_values_are_saved_as_plain_yaml(tmp_path: Path) -> None:
@@ -108,6 +119,26 @@ def test_every_field_is_validated_with_file_and_field_in_the_error(tmp_path: Pat
     data = valid()
     edit(data)
     path = write(tmp_path, data)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(path)
+    assert str(path) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"env_id: CartPole-v1\nencoder: sf\nencoder: lif\n", r"key 'encoder' appears twice \(line 3\)"),
+        (b"env_id: CartPole-v1\nencoder: sf\nparams:\n  threshold: 0.1\n  threshold: 0.5\n", r"key 'threshold'"),
+        (b"env_id: CartPole-v1\nencoder: sf  # caf\xe9\n", r"not UTF-8 text \(invalid continuation byte at byte"),
+        (b"env_id: CartPole-v1\nencoder: rate\nparams:\n  exc_inh: 'false'\n", r"field 'params' of encoder 'rate'"),
+        (b"env_id: CartPole-v1\nencoder: sf\nparams:\n  threshold: '0.05'\n", r"field 'params' of encoder 'sf'"),
+    ],
+)
+def test_duplicate_keys_bad_encodings_and_strings_for_values_name_the_file(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
     with pytest.raises(ConfigError, match=message) as raised:
         load_config(path)
     assert str(path) in str(raised.value)
