@@ -12,10 +12,10 @@ import argparse
 import time
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
+from spikegym.cli.checks import env_observation_space
 from spikegym.encoders import make, names
 from spikegym.envs.configs import load_config
 from spikegym.envs.gym_encoder import GymnasiumEncoder
@@ -44,6 +44,7 @@ def run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for flag, value in (("--steps", args.steps), ("--substeps", args.substeps)):
         if value < 1:
             parser.error(f"{flag} must be >= 1, got {value}")
+    env_observation_space(args.env, parser)
     rows = demo(args.env, args.steps, args.substeps, args.seed)
     _print_demo(rows, args.env, args.steps, args.substeps)
     return 0
@@ -53,7 +54,13 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Check the arguments and print the scores of the env's config."""
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
-    score(args.env_id, args.config, args.steps, args.seed)
+    space = env_observation_space(args.env_id, parser)
+    try:
+        config = load_config(args.config if args.config is not None else args.env_id)
+        encoder = GymnasiumEncoder(space, config, env_id=args.env_id)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    score(encoder, args.steps, args.seed)
     return 0
 
 
@@ -98,19 +105,15 @@ def _print_demo(rows: list[dict[str, float | str]], env_id: str, n_steps: int, s
         )
 
 
-def score(env_id: str, config: str | None, n_steps: int, seed: int) -> None:
-    """Print the stream scores of ``env_id``'s config (or ``config``) on a seeded random rollout."""
-    loaded = load_config(config if config is not None else env_id)
-    space = gym.make(env_id).observation_space
-    encoder = GymnasiumEncoder(space, loaded, env_id=env_id)
+def score(encoder: GymnasiumEncoder, n_steps: int, seed: int) -> None:
+    """Print the stream scores of ``encoder`` (built from an env's config) on a seeded random rollout of its env."""
+    env_id, config = encoder.env_id, encoder.config
     scores = stream_scores(encoder, record(env_id, n_steps, seed))
-    print(f"{env_id}: config {loaded.source} ({loaded.encoder}, T={encoder.substeps}, {encoder.n_channels} channels)")
+    print(f"{env_id}: config {config.source} ({config.encoder}, T={encoder.substeps}, {encoder.n_channels} channels)")
     print(f"random-policy rollout of {n_steps} steps, seed {seed}")
     print(
         f"NRMSE {scores.nrmse:.4f}  MSE {scores.mse:.6f}  MAE {scores.mae:.5f}  "
         f"spikes/feature/step {scores.spike_rate:.3f}"
     )
-    names = encoder.layout.names
-    print(
-        "NRMSE per feature: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, scores.nrmse_per_feature, strict=True))
-    )
+    per_feature = zip(encoder.layout.names, scores.nrmse_per_feature, strict=True)
+    print("NRMSE per feature: " + ", ".join(f"{name} {value:.4f}" for name, value in per_feature))

@@ -239,7 +239,8 @@ def load_config(source: str | Path) -> EncoderConfig:
         if found is None:
             searched = ", ".join(str(d) for d in config_dirs())
             raise FileNotFoundError(
-                f"no config for env {source!r}: looked for {config_filename(str(source))} in {searched}"
+                f"no config for env {source!r}: looked for {config_filename(str(source))} in {searched}; "
+                f"tune one with: spikegym tune {source}"
             )
         path = found
     return EncoderConfig.from_dict(read_yaml(path, ConfigError), source=path)

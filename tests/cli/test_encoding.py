@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import pytest
 
 from spikegym import __version__
@@ -24,16 +25,7 @@ def test_demo_prints_a_row_per_encoder(capsys: pytest.CaptureFixture[str]) -> No
         assert float(spikes) >= 0 and 0 <= float(nrmse) < 1 and float(mae) >= 0
 
 
-def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["demo", "--steps", "0"])
-    assert exit_info.value.code == 2
-    assert "--steps must be >= 1, got 0" in capsys.readouterr().err
-
-
 def test_score_prints_the_wrappers_scores_of_the_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
-    import gymnasium as gym
-
     from spikegym.envs.configs import load_config
     from spikegym.envs.gym_encoder import GymnasiumEncoder
     from spikegym.envs.rollouts import record
@@ -47,6 +39,37 @@ def test_score_prints_the_wrappers_scores_of_the_shipped_config(capsys: pytest.C
     assert "NRMSE per feature: x[0]" in out
 
 
-def test_score_of_an_env_without_config_says_where_it_looked() -> None:
-    with pytest.raises(FileNotFoundError, match="no config for env 'FrozenLake-v1'"):
-        main(["score", "FrozenLake-v1"])
+class NeedsSimulator(gym.Env):
+    def __init__(self) -> None:
+        raise gym.error.DependencyNotInstalled('sim is not installed, run `pip install "sim"`')
+
+
+gym.register("NeedsSimulator-v0", entry_point=NeedsSimulator)
+gym.register("NeedsModule-v0", entry_point="no_such_simulator.envs:Env")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["score", "FrozenLake-v1"], "no config for env 'FrozenLake-v1': looked for FrozenLake-v1.yaml in "),
+        (["score", "FrozenLake-v1"], "; tune one with: spikegym tune FrozenLake-v1"),
+        (["score", "Nowhere-v9"], "unknown env id 'Nowhere-v9'"),
+        (["score", "CartPole-v1", "--config", "/no/such.yaml"], "config file /no/such.yaml does not exist"),
+        (["score", "CartPole-v1", "--config", "PENDULUM"], "is for env 'Pendulum-v1', but the env is 'CartPole-v1'"),
+        (["score", "CartPole-v1", "--steps", "0"], "--steps must be >= 1, got 0"),
+        (["demo", "--env", "Nowhere-v9"], "unknown env id 'Nowhere-v9'"),
+        (["demo", "--env", "NeedsSimulator-v0"], "env 'NeedsSimulator-v0' needs a package that is not installed: sim"),
+        (["demo", "--env", "NeedsModule-v0"], "env 'NeedsModule-v0' needs a package that is not installed: No module"),
+        (["demo", "--substeps", "0"], "--substeps must be >= 1, got 0"),
+    ],
+)
+def test_demo_and_score_refuse_bad_input_with_a_clear_error(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.data import shipped
+
+    arguments = [str(shipped("envs_configs") / "Pendulum-v1.yaml") if a == "PENDULUM" else a for a in arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
