@@ -108,33 +108,37 @@ def population_encode(u, centres, sigma, max_rate, accumulator, poisson, keys, s
 
     Columns are independent, so each runs through time on its own and reuses
     the field responses while its value is held (an upsampled observation).
+    Each step updates the column's bins side by side and stores their
+    accumulators in the state's dtype, exactly as they are kept between calls,
+    so a stream encoded whole or in chunks gives the same spikes.
     """
     n_time, n_cols = u.shape
     n_features = sigma.shape[0]
     n_bins = centres.shape[0]
+    rates = np.empty(n_bins)
     for n in range(n_cols):
         j = n % n_features
         s = n // n_features
-        for b in range(n_bins):
-            col = n * n_bins + b
-            last = np.nan
-            q = 0.0
-            acc = accumulator[col]
-            for t in range(n_time):
-                x = u[t, n]
-                if x != last:
+        first = n * n_bins
+        last = np.nan
+        for t in range(n_time):
+            x = u[t, n]
+            if x != last:
+                for b in range(n_bins):
                     d = (x - centres[b]) / sigma[j]
-                    q = max_rate[j] * np.exp(-0.5 * d * d)
-                    last = x
+                    rates[b] = max_rate[j] * np.exp(-0.5 * d * d)
+                last = x
+            for b in range(n_bins):
+                col = first + b
                 if poisson:
-                    fire = _uniform(keys[s], steps[s] + t, j * n_bins + b) < q
+                    fire = _uniform(keys[s], steps[s] + t, j * n_bins + b) < rates[b]
                 else:
-                    acc += q
+                    acc = accumulator[col] + rates[b]
                     fire = acc >= 1.0
                     if fire:
                         acc -= 1.0
+                    accumulator[col] = acc
                 spikes[t, col] = 1 if fire else 0
-            accumulator[col] = acc
 
 
 @njit(cache=True)

@@ -3,10 +3,12 @@ value sets, shapes, dtypes, and the pitfalls of existing encoder code."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikegym.encoders import SpikeEncoder, make
@@ -31,6 +33,64 @@ def split_points(draw_sizes: list[int], n_steps: int) -> list[int]:
     return [*sizes, n_steps - total]
 
 
+DTYPES = [torch.float32, torch.float64]
+
+
+def mode_params(name: str, poisson: bool, seed: int) -> dict[str, object]:
+    """The mode and seed of a rate-coded encoder; nothing for the others."""
+    return {"mode": "poisson" if poisson else "deterministic", "seed": seed} if name in ("rate", "population") else {}
+
+
+def encode_in_chunks(enc: SpikeEncoder, signal: torch.Tensor, chunks: list[int]) -> tuple[torch.Tensor, Any]:
+    """The spikes of ``signal`` encoded chunk by chunk, and the last state."""
+    state, parts = None, []
+    for chunk in torch.split(signal, chunks):
+        spikes, state = enc.encode(chunk, state)
+        parts.append(spikes)
+    return torch.cat(parts), state
+
+
+def decode_in_chunks(enc: SpikeEncoder, spikes: torch.Tensor, chunks: list[int]) -> tuple[torch.Tensor, Any]:
+    """The values decoded from ``spikes`` chunk by chunk, and the last state."""
+    state, parts = None, []
+    for chunk in torch.split(spikes, chunks):
+        values, state = enc.decode(chunk, state)
+        parts.append(values)
+    return torch.cat(parts), state
+
+
+def assert_same(got: tuple[torch.Tensor, Any], expected: tuple[torch.Tensor, Any]) -> None:
+    """Equal tensors and equal states, bit for bit and dtype for dtype: a state that drifts in its last bits
+    changes spikes somewhere later in a long enough stream."""
+    assert torch.equal(got[0], expected[0])
+    assert got[0].dtype == expected[0].dtype
+    for field, a, b in zip(type(expected[1])._fields, got[1], expected[1], strict=True):
+        assert a.dtype == b.dtype, field
+        assert torch.equal(a, b), field
+
+
+def cycled_chunks(pattern: list[int], n_steps: int) -> list[int]:
+    """Chunk sizes repeating ``pattern`` until they add up to ``n_steps`` (the last one cut short)."""
+    sizes, total, k = [], 0, 0
+    while total < n_steps:
+        size = min(pattern[k % len(pattern)], n_steps - total)
+        sizes.append(size)
+        total += size
+        k += 1
+    return sizes
+
+
+def bounded_walk(n_steps: int, n_features: int, hold: int, seed: int) -> np.ndarray:
+    """A random walk folded into ``[-2, 3]`` (the encoders' bounds are ``[-2, 3]``), each value held ``hold``
+    steps as the Gymnasium wrapper upsamples an observation; a few values fall outside the bounds."""
+    rng = np.random.default_rng(seed)
+    n_values = -(-n_steps // hold)
+    steps = rng.normal(0.0, rng.uniform(0.01, 0.2, n_features), (n_values, n_features))
+    walk = np.abs((np.cumsum(steps, axis=0) + 5.0) % 10.0 - 5.0) - 2.0
+    walk[rng.random(walk.shape) < 0.001] *= 1.7
+    return np.repeat(walk, hold, axis=0)[:n_steps]
+
+
 @given(
     name=st.sampled_from(ENCODER_NAMES),
     poisson=st.booleans(),
@@ -38,28 +98,78 @@ def split_points(draw_sizes: list[int], n_steps: int) -> list[int]:
     batch=st.sampled_from([(), (3,), (2, 2)]),
     sizes=st.lists(st.integers(1, 30), max_size=6),
     seed=st.integers(0, 1000),
+    module_dtype=st.sampled_from(DTYPES),
+    signal_dtype=st.sampled_from(DTYPES),
 )
 def test_chunked_encoding_and_decoding_equal_whole(
-    name: str, poisson: bool, n_steps: int, batch: tuple[int, ...], sizes: list[int], seed: int
+    name: str,
+    poisson: bool,
+    n_steps: int,
+    batch: tuple[int, ...],
+    sizes: list[int],
+    seed: int,
+    module_dtype: torch.dtype,
+    signal_dtype: torch.dtype,
 ) -> None:
-    params = {"mode": "poisson" if poisson else "deterministic", "seed": seed} if name in ("rate", "population") else {}
-    signal = multi_sine(n_steps, 4, batch, seed)
-    enc = make(name, 4, **params).fit(multi_sine(500, 4, batch, seed))
+    signal = multi_sine(n_steps, 4, batch, seed).to(signal_dtype)
+    enc = make(name, 4, **mode_params(name, poisson, seed)).to(module_dtype).fit(multi_sine(500, 4, batch, seed))
     chunks = split_points(sizes, n_steps)
 
-    whole, _ = enc.encode(signal)
-    state, parts = None, []
-    for chunk in torch.split(signal, chunks):
-        spikes, state = enc.encode(chunk, state)
-        parts.append(spikes)
-    assert torch.equal(torch.cat(parts), whole)
+    whole = enc.encode(signal)
+    assert_same(encode_in_chunks(enc, signal, chunks), whole)
+    decoded = enc.decode(whole[0])
+    assert decoded[0].dtype == module_dtype
+    assert_same(decode_in_chunks(enc, whole[0], chunks), decoded)
 
-    decoded, _ = enc.decode(whole)
-    state, parts = None, []
-    for chunk in torch.split(whole, chunks):
-        values, state = enc.decode(chunk, state)
-        parts.append(values)
-    assert torch.equal(torch.cat(parts), decoded)
+
+LONG_STREAM = 20_000
+VARIANTS = [(name, False) for name in ENCODER_NAMES] + [("rate", True), ("population", True)]
+
+
+@pytest.mark.parametrize("module_dtype", DTYPES)
+@pytest.mark.parametrize(("name", "poisson"), VARIANTS)
+@given(
+    pattern=st.lists(st.one_of(st.sampled_from([1, 8]), st.integers(1, 4000)), min_size=1, max_size=6),
+    hold=st.sampled_from([1, 8]),
+    seed=st.integers(0, 2**32 - 1),
+    signal_dtype=st.sampled_from(DTYPES),
+)
+@settings(max_examples=3)
+def test_a_long_stream_encodes_and_decodes_the_same_in_any_chunks(
+    name: str,
+    poisson: bool,
+    module_dtype: torch.dtype,
+    pattern: list[int],
+    hold: int,
+    seed: int,
+    signal_dtype: torch.dtype,
+) -> None:
+    """Tens of thousands of steps, chunks of 1 and 8 steps (the wrapper's) among others, in both dtypes:
+    nothing that a call keeps in a wider type than its state may drift between chunked and whole."""
+    enc = make(name, 4, **mode_params(name, poisson, seed), low=-2.0, high=3.0).to(module_dtype)
+    signal = torch.tensor(bounded_walk(LONG_STREAM, 4, hold, seed), dtype=signal_dtype)
+    chunks = cycled_chunks(pattern, LONG_STREAM)
+
+    whole = enc.encode(signal)
+    assert_same(encode_in_chunks(enc, signal, chunks), whole)
+    decoded = enc.decode(whole[0])
+    assert_same(decode_in_chunks(enc, whole[0], chunks), decoded)
+
+
+@pytest.mark.parametrize("module_dtype", DTYPES)
+def test_population_code_of_a_long_held_stream_is_chunk_invariant(module_dtype: torch.dtype) -> None:
+    """Issue 12: 20,000 observations held for 8 steps each (the wrapper's chunks) gave 74 other spikes than the
+    same stream encoded whole, as the kernel carried its accumulator in float64 within a call."""
+    enc = make("population", 4, n_bins=8, low=-2.0, high=3.0).to(module_dtype)
+    signal = torch.tensor(bounded_walk(20_000 * 8, 4, 8, seed=0), dtype=module_dtype)
+    whole, _ = enc.encode(signal)
+    chunked, _ = encode_in_chunks(enc, signal, [8] * 20_000)
+    assert int((chunked != whole).sum()) == 0
+
+    state, low, high = enc.stream_state(), enc.low.numpy(), enc.high.numpy()
+    scaled = np.clip((signal.numpy() - low) / (high - low), 0.0, 1.0)
+    streamed = np.concatenate([enc.stream_encode(scaled[t : t + 8], state) for t in range(0, len(scaled), 8)])
+    assert np.array_equal(streamed, whole.numpy().reshape(len(scaled), -1))
 
 
 @given(
