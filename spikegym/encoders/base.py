@@ -23,6 +23,7 @@ range).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -37,6 +38,46 @@ ArrayLike = torch.Tensor | np.ndarray
 FeatureValues = float | Sequence[float] | np.ndarray | torch.Tensor
 
 
+NUMBERS = "a number or a sequence of numbers"
+
+
+def is_real_number(value: Any) -> bool:
+    """Whether ``value`` is a real number: an int or float (numpy's too), not a bool, str or complex.
+
+    >>> is_real_number(0.5), is_real_number(np.float32(0.5)), is_real_number(True), is_real_number("0.5")
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _real_numbers(name: str, value: Any, whole: Any) -> None:
+    """Raise a ``TypeError`` unless ``value`` (part of the argument ``whole``) holds only real numbers."""
+    if isinstance(value, torch.Tensor | np.ndarray):
+        kind = value.dtype.kind if isinstance(value, np.ndarray) else _torch_kind(value.dtype)
+        if kind in "fiu":
+            return
+        if kind != "O":
+            raise TypeError(f"{name} must be {NUMBERS}, got {whole!r} (dtype {value.dtype})")
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        for element in value:
+            _real_numbers(name, element, whole)
+    elif not is_real_number(value):
+        part = "" if value is whole else f": {value!r} is a {type(value).__name__}"
+        raise TypeError(f"{name} must be {NUMBERS}, got {whole!r} ({type(whole).__name__}){part}")
+
+
+def _torch_kind(dtype: torch.dtype) -> str:
+    """The numpy kind letter of a torch dtype (``b`` bool, ``c`` complex, ``f`` float, ``i``/``u`` integer)."""
+    if dtype == torch.bool:
+        return "b"
+    if dtype.is_complex:
+        return "c"
+    if dtype.is_floating_point:
+        return "f"
+    return "u" if dtype == torch.uint8 else "i"
+
+
 def feature_values(
     name: str,
     value: FeatureValues,
@@ -46,24 +87,27 @@ def feature_values(
 ) -> torch.Tensor:
     """Broadcast a scalar or per-feature parameter to ``(n_features,)`` and check it.
 
-    ``ok`` maps the values to a boolean mask of valid entries; ``allowed``
-    says in words what is valid, for the error message.
+    ``value`` must hold real numbers only: a string (``"0.05"``) or a bool is
+    refused, not converted. ``ok`` maps the values to a boolean mask of valid
+    entries; ``allowed`` says in words what is valid, for the error message.
 
     >>> feature_values("threshold", 0.1, 3, "> 0", lambda v: v > 0)
     tensor([0.1000, 0.1000, 0.1000])
     """
+    _real_numbers(name, value, value)
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}") from None
+        array = None
+    if array is None or (array.ndim != 0 and array.shape != (n_features,)):
+        shape = "a ragged sequence" if array is None else f"shape {array.shape}"
+        raise ValueError(
+            f"{name} must be a scalar or hold one value per feature (n_features={n_features}), got {shape}: {value!r}"
+        )
     if array.ndim == 0:
         array = np.full(n_features, float(array))
-    elif array.shape != (n_features,):
-        raise ValueError(
-            f"{name} must be a scalar or hold one value per feature (n_features={n_features}), got shape {array.shape}"
-        )
     bad = ~(np.isfinite(array) & ok(array))
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
@@ -71,16 +115,36 @@ def feature_values(
     return torch.tensor(array, dtype=torch.get_default_dtype())
 
 
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    """Raise a ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Return the one of ``choices`` that ``value`` is (a choice of the same type, equal), else raise a ``ValueError``.
+
+    >>> check_choice("mode", "poisson", ("deterministic", "poisson"))
+    'poisson'
+    """
+    for choice in choices:
+        same_type = isinstance(value, type(choice)) and isinstance(value, bool) == isinstance(choice, bool)
+        if same_type and value == choice:
+            return choice
+    raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a ``bool`` if it is one (Python's or numpy's), else raise a ``TypeError``.
+
+    Strings are refused, as ``bool("false")`` is ``True``; so are ``0`` and ``1``.
+
+    >>> check_bool("inverted", np.bool_(True))
+    True
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
     """Return ``value`` if it is an integer of at least ``minimum``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)

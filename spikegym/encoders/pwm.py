@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_bool, feature_values
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
@@ -79,7 +79,7 @@ class PWMEncoder(MirroredEncoder):
         self.register_buffer(
             "phase", feature_values("phase", phase, n_features, "in [0, 1)", lambda v: (v >= 0) & (v < 1))
         )
-        self.bipolar = bool(bipolar)
+        self.bipolar = check_bool("bipolar", bipolar)
 
     @property
     def signed(self) -> bool:

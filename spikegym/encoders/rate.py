@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, SpikeEncoder, check_choice, check_int, feature_values
+from spikegym.encoders.base import FeatureValues, SpikeEncoder, check_bool, check_choice, check_int, feature_values
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 Seed = int | torch.Generator | None
@@ -42,8 +43,11 @@ def _seed_value(seed: Seed) -> int:
     """The integer behind a seed; ``None`` or a ``torch.Generator`` draws one from torch."""
     if isinstance(seed, torch.Generator) or seed is None:
         return int(torch.randint(0, 2**62, (), generator=seed))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, a torch.Generator or None, got {seed!r}")
+    allowed = "a non-negative integer, a torch.Generator or None"
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be {allowed}, got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise ValueError(f"seed must be {allowed}, got {seed!r}")
     return int(seed)
 
 
@@ -72,14 +76,32 @@ def window_range(stats: SignalStats) -> SearchRange:
 
 
 def _windows(window: int | Sequence[int], n_features: int) -> torch.Tensor:
-    """Per-feature decoder windows as an int64 tensor, each an integer >= 1 (integral floats accepted)."""
-    if isinstance(window, torch.Tensor | np.ndarray):
-        window = window.tolist()
-    values = list(window) if isinstance(window, Sequence) else [window] * n_features
-    if len(values) != n_features:
+    """Per-feature decoder windows as an int64 tensor, each an integer >= 1 (integral floats accepted,
+    as tuning hands them over in float arrays).
+
+    >>> _windows([4, 8.0], 2)
+    tensor([4, 8])
+    """
+    values = window.tolist() if isinstance(window, torch.Tensor | np.ndarray) else window
+    per_feature = isinstance(values, list | tuple)
+    if per_feature and len(values) != n_features:
         raise ValueError(f"window must be an integer or one per feature (n_features={n_features}), got {window!r}")
-    whole = [int(w) if isinstance(w, float) and w.is_integer() else w for w in values]
-    return torch.tensor([check_int("window", w, 1) for w in whole], dtype=torch.int64)
+    if not per_feature and (isinstance(values, str | bytes) or not isinstance(values, numbers.Number)):
+        raise TypeError(
+            f"window must be an integer or one per feature (n_features={n_features}), "
+            f"got {window!r} ({type(window).__name__})"
+        )
+    whole = [int(w) if _integral_float(w) else w for w in (values if per_feature else [values] * n_features)]
+    try:
+        return torch.tensor([check_int("window", w, 1) for w in whole], dtype=torch.int64)
+    except TypeError as error:
+        if not per_feature:
+            raise
+        raise TypeError(f"{error} in {window!r}") from None
+
+
+def _integral_float(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and float(value).is_integer()
 
 
 class RateCodedEncoder(SpikeEncoder):
@@ -106,8 +128,7 @@ class RateCodedEncoder(SpikeEncoder):
         high: FeatureValues,
     ) -> None:
         super().__init__(n_features, low=low, high=high)
-        check_choice("mode", mode, ("deterministic", "poisson"))
-        self.mode = mode
+        self.mode = check_choice("mode", mode, ("deterministic", "poisson"))
         self.register_buffer(
             "max_rate", feature_values("max_rate", max_rate, n_features, "in (0, 1]", lambda v: (v > 0) & (v <= 1))
         )
@@ -207,8 +228,8 @@ class RateEncoder(RateCodedEncoder):
         high: FeatureValues = 1.0,
     ) -> None:
         super().__init__(n_features, mode=mode, max_rate=max_rate, window=window, seed=seed, low=low, high=high)
-        self.exc_inh = bool(exc_inh)
-        self.inverted = bool(inverted)
+        self.exc_inh = check_bool("exc_inh", exc_inh)
+        self.inverted = check_bool("inverted", inverted)
 
     @property
     def signed(self) -> bool:
