@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import shlex
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import yaml
 
 from spikegym.encoders import encoder_class, names, parameters
 from spikegym.envs.bounds import robust_bounds
-from spikegym.envs.configs import ConfigError, EncoderConfig, config_filename, find_config, load_config
+from spikegym.envs.configs import ConfigError, EncoderConfig, config_filename, find_config, load_config, next_backup
 from spikegym.envs.gym_encoder import GymnasiumEncoder
 from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.rollouts import Rollouts, record
@@ -90,7 +91,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--agent", help="record with a trained agent (a spikegym train run directory), not at random")
     parser.add_argument("--output", help="config path (default envs_configs/<env-id>.yaml)")
     parser.add_argument(
-        "--force", action="store_true", help="replace an existing config (kept as .yaml.bak) and --plot file"
+        "--force",
+        action="store_true",
+        help="replace an existing config and --plot file (each kept as a numbered backup <name>.N.bak)",
     )
     parser.add_argument("--plot", help="save a figure of a held-out episode through the chosen encoder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -157,13 +160,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
         upsample=args.upsample,
         provenance=provenance(command, args.seed, chosen.n_trials, args.objective, notes=chosen.history()),
     )
+    backup = next_backup(output) if output.exists() else None
     path = config.save(output, force=args.force)
-    print(f"wrote {path} ({best}; {chosen.history()})")
+    print(f"wrote {path} ({best}; {chosen.history()})" + (f"; the previous one is kept as {backup}" if backup else ""))
     if args.plot:
         encoder = GymnasiumEncoder(space, config)
         title = f"{args.env_id}: {best}, held-out NRMSE {chosen.held_out_scores['nrmse']:.4f}"
         from spikegym.tuning.plots import plot_encoding
 
+        if Path(args.plot).exists():
+            kept = shutil.copy2(args.plot, next_backup(Path(args.plot)))
+            print(f"the previous {args.plot} is kept as {kept}")
         print(f"plotted {plot_encoding(encoder, held_out.episodes[0], args.plot, title, chosen.fronts)}")
     return 0
 
@@ -248,8 +255,7 @@ def _check_target(flag: str, path: Path, force: bool, parser: argparse.ArgumentP
     if path.is_dir():
         parser.error(f"{flag} {path} is a directory; give a file path")
     if path.exists() and not force:
-        kept = " (the old one is kept as .bak)" if flag == "--output" else ""
-        parser.error(f"{flag} {path} exists; pass --force to replace it{kept}")
+        parser.error(f"{flag} {path} exists; pass --force to replace it (the old one is kept as a numbered backup)")
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

@@ -503,7 +503,7 @@ def _finished_trials(studies: list[optuna.Study], n_trials: int) -> int:
 def _wait_for_other_workers(studies: list[optuna.Study], heartbeat: float) -> None:
     """Wait a moment for trials other workers are running (finished, or reclaimed once their worker died)."""
     running = sum(_count(study, (TrialState.RUNNING,)) for study in studies)
-    logger.info(
+    logger.debug(
         "waiting for %d trial(s) run by other workers (rerun if silent for %.0f s)", running, grace_seconds(heartbeat)
     )
     time.sleep(min(1.0, heartbeat / 2))

@@ -144,7 +144,9 @@ def test_max_spike_rate_restricts_the_choice(tmp_path: Path, capsys: pytest.Capt
     assert "no encoder reaches --max-spike-rate" in capsys.readouterr().err
 
 
-def test_force_keeps_the_previous_config_as_bak(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_force_keeps_the_previous_config_as_a_numbered_backup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spikegym.cli.main import main
     from spikegym.envs.configs import load_config
 
@@ -157,16 +159,19 @@ def test_force_keeps_the_previous_config_as_bak(tmp_path: Path, capsys: pytest.C
     assert load_config(out_path).encoder == "step_forward"
     assert main([*argv, "--encoder", "lif", "--force"]) == 0
     assert load_config(out_path).encoder == "lif"
-    assert load_config(tmp_path / "c.yaml.bak").encoder == "step_forward"
+    assert load_config(tmp_path / "c.yaml.1.bak").encoder == "step_forward"
+    assert f"the previous one is kept as {tmp_path / 'c.yaml.1.bak'}" in capsys.readouterr().out
 
 
 def test_pareto_tuning_with_a_plot(tmp_path: Path) -> None:
     from spikegym.cli.main import main
 
     plot = tmp_path / "tune.png"
-    argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "16", "--steps", "400", "--pareto"]
+    plot.write_bytes(b"the user's old plot")
+    argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "16", "--steps", "400", "--pareto", "--force"]
     assert main([*argv, "--no-progress", "--output", str(tmp_path / "c.yaml"), "--plot", str(plot)]) == 0
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "tune.png.1.bak").read_bytes() == b"the user's old plot"
 
 
 def test_tuning_refuses_an_agent_of_another_env(
@@ -196,7 +201,7 @@ def test_a_study_name_reused_with_other_settings_is_refused_naming_the_setting(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"study 's/step_forward/x[0]' in storage '{storage}'" in err
-    assert "objective (study: 'nrmse', this run: 'mse')" in err and "another --study-name" in err
+    assert "objective (study: 'nrmse', this run: 'mse')" in err and "pass another study name (--study-name)" in err
 
 
 def test_provenance_states_the_trials_run_and_the_study(tmp_path: Path) -> None:

@@ -39,13 +39,14 @@ sys.exit(main(sys.argv[1:]))
 
 
 def counts(storage: str, state: optuna.trial.TrialState) -> list[int]:
+    """Trials in ``state`` per feature's study (0 before the study exists)."""
     backend = open_storage(storage)
-    names = set(optuna.study.get_all_study_names(backend))
+    summaries = {summary.study_name: summary for summary in optuna.get_all_study_summaries(backend, False)}
     return [
-        len(optuna.load_study(study_name=f"kill/step_forward/{f}", storage=backend).get_trials(states=(state,)))
-        if f"kill/step_forward/{f}" in names
+        len(optuna.load_study(study_name=name, storage=backend).get_trials(states=(state,)))
+        if (name := f"kill/step_forward/{feature}") in summaries
         else 0
-        for f in FEATURES
+        for feature in FEATURES
     ]
 
 
@@ -68,7 +69,7 @@ def test_a_rerun_after_sigkill_finishes_exactly_the_requested_trials(
     while not (counts(storage, COMPLETE) == [16] * 4 and min(counts(storage, RUNNING)) > 0):
         assert worker.poll() is None, "the worker ended before it was killed"
         assert time.monotonic() < deadline, "the worker never reached its third round"
-        time.sleep(0.1)
+        time.sleep(0.25)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     assert counts(storage, RUNNING) == [8] * 4, "the killed worker left its third round running"
