@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 from spikegym.envs.bounds import Bounds, check_config_features, resolve_bounds
 from spikegym.envs.configs import EncoderConfig
 from spikegym.envs.gym_encoder import EncoderSpec, GymnasiumEncoder, as_config
-from spikegym.envs.layout import ObservationLayout
+from spikegym.envs.layout import ObservationError, ObservationLayout
 
 
 class SpikeObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -201,12 +201,13 @@ class ScaledObservationWrapper(gym.ObservationWrapper, gym.utils.RecordConstruct
     stochastic spikes are frozen into replay buffers. Bounds resolve as in
     :class:`SpikeObservationWrapper`: ``bounds``, else ``config``'s, else the
     space's where finite, else the env's config, else a seeded rollout
-    estimate. Values outside are clipped; NaN/inf raise a ``ValueError``.
+    estimate. Values outside are clipped and counted in ``info["scaled"]["clipped"]``;
+    NaN/inf raise a ``ValueError``.
 
     >>> env = ScaledObservationWrapper(gym.make("CartPole-v1"))
-    >>> observation, _ = env.reset(seed=0)
-    >>> env.observation_space, bool(((observation >= 0) & (observation <= 1)).all())
-    (Box(0.0, 1.0, (4,), float32), True)
+    >>> observation, info = env.reset(seed=0)
+    >>> env.observation_space, bool(((observation >= 0) & (observation <= 1)).all()), info["scaled"]
+    (Box(0.0, 1.0, (4,), float32), True, {'clipped': 0})
     """
 
     def __init__(self, env: gym.Env, bounds: Bounds | None = None, config: str | EncoderConfig | None = None) -> None:
@@ -221,9 +222,22 @@ class ScaledObservationWrapper(gym.ObservationWrapper, gym.utils.RecordConstruct
                 bounds = (loaded.low, loaded.high)
         self.low, self.high = resolve_bounds(self.layout, bounds, self.env_id)
         self.observation_space = spaces.Box(0.0, 1.0, (self.layout.n_features,), np.float32)
+        self.last_clipped = 0
+        """Features of the last observation that lay outside the bounds and were clipped."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        observation, info = super().reset(seed=seed, options=options)
+        return observation, {**info, "scaled": {"clipped": self.last_clipped}}
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = super().step(action)
+        return observation, reward, terminated, truncated, {**info, "scaled": {"clipped": self.last_clipped}}
 
     def observation(self, observation: Any) -> np.ndarray:
-        x = self.layout.flatten(observation)
+        try:
+            x = self.layout.flatten(observation)
+        except ObservationError as error:
+            raise ObservationError(f"env {self.env_id} returned an observation outside its space: {error}") from None
         if x.size != self.layout.n_features:
             raise ValueError(f"observation has {x.size} values, but the space has {self.layout.n_features} features")
         bad = np.flatnonzero(~np.isfinite(x))
@@ -232,7 +246,9 @@ class ScaledObservationWrapper(gym.ObservationWrapper, gym.utils.RecordConstruct
             raise ValueError(
                 f"env {self.env_id} returned a non-finite observation: {self.layout.names[feature]} = {x[feature]}"
             )
-        return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0).astype(np.float32)
+        scaled = (x - self.low) / (self.high - self.low)
+        self.last_clipped = int(np.count_nonzero((scaled < 0.0) | (scaled > 1.0)))
+        return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
 def _stream_seed(rng: np.random.Generator) -> int:

@@ -42,12 +42,14 @@ def test_configs_ship_for_the_classic_suite() -> None:
 def test_a_shipped_config_reproduces_its_held_out_score_through_the_wrapper(env_id: str) -> None:
     """Re-record the rollouts its provenance command tuned on and score the held-out episodes as the wrapper does."""
     from spikegym.cli.main import build_parser
+    from spikegym.cli.tune import DEFAULT_STEPS
 
     config = load_config(env_id)
     assert config.provenance["method"] == "spikegym tune" and config.env_id == env_id
     command = build_parser().parse_args(config.provenance["command"].split()[1:])
     assert command.command == "tune" and command.env_id == env_id
-    _, held_out = record(env_id, command.steps, seed=command.seed).split(command.held_out, seed=command.seed)
+    rollouts = record(env_id, command.steps or DEFAULT_STEPS, seed=command.seed)
+    _, held_out = rollouts.split(command.held_out, seed=command.seed)
     encoder = GymnasiumEncoder(gym.make(env_id).observation_space, config, env_id=env_id)
     scores = stream_scores(encoder, held_out)
     recorded = config.provenance["scores"]

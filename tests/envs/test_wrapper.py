@@ -273,3 +273,19 @@ def test_a_vector_env_names_the_sub_env_of_an_observation_outside_its_space() ->
     with pytest.raises(ValueError, match=r"the env \(sub-env 1\) returned an observation outside its space at "
                                          r"step 2: x = 7 is not in Discrete\(3\)"):  # fmt: skip
         wrapped.step(np.zeros(2, np.int64))
+
+
+def test_the_scaled_wrapper_counts_what_it_clips() -> None:
+    from spikegym.envs.wrappers import ScaledObservationWrapper
+
+    narrow = ([-2.4, -0.01, -0.21, -0.01], [2.4, 0.01, 0.21, 0.01])
+    env = ScaledObservationWrapper(gym.make("CartPole-v1"), bounds=narrow)
+    _, info = env.reset(seed=0)
+    clipped = [info["scaled"]["clipped"]] + [env.step(i % 2)[4]["scaled"]["clipped"] for i in range(20)]
+    assert max(clipped) == 2, "both velocities leave their +-0.01 bounds and are counted"
+    discrete = ScaledObservationWrapper(gym.make("Dial-v0", disable_env_checker=True))
+    discrete.reset(seed=0)
+    discrete.step(0)
+    discrete.step(0)
+    with pytest.raises(ValueError, match=r"env Dial-v0 returned an observation outside its space: x = -1"):
+        discrete.step(0)
