@@ -176,8 +176,8 @@ class SpikeEncoder(nn.Module):
         anything: Callable[[np.ndarray], np.ndarray] = lambda v: np.ones(v.shape, bool)  # noqa: E731
         self.register_buffer("low", feature_values("low", low, n_features, "finite", anything))
         self.register_buffer("high", feature_values("high", high, n_features, "finite", anything))
-        self._check_bounds()
-        self._state_shapes: dict[tuple[type, tuple[int, ...]], tuple[tuple[int, ...], ...]] = {}
+        self._check_bounds(self.low.numpy(), self.high.numpy())
+        self._state_templates: dict[tuple[type, tuple[int, ...], np.dtype], tuple[tuple[Any, np.dtype], ...]] = {}
         self._arrays: dict[str, tuple[torch.Tensor, int, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- shape
@@ -220,38 +220,47 @@ class SpikeEncoder(nn.Module):
         return {}
 
     # --------------------------------------------------------------- scaling
-    def _check_bounds(self) -> None:
-        bad = ~(self.high > self.low)
-        if bad.any():
-            j = int(torch.nonzero(bad)[0])
-            raise ValueError(
-                f"high must be greater than low for every feature, got low={self.low[j].item()!r} "
-                f"and high={self.high[j].item()!r} for feature {j}"
-            )
+    def _check_bounds(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Raise unless ``high > low`` with a finite ``high - low`` in the bounds' dtype, for every feature."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            span = high - low
+        rules = (
+            ("high must be greater than low", ~(high > low)),
+            (f"high - low must be finite in the encoder's {low.dtype}", ~np.isfinite(span)),
+        )
+        for rule, bad in rules:
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"{rule} for every feature, got low={low[j].item()!r} and high={high[j].item()!r} for feature {j}"
+                )
 
     def fit(self, signal: ArrayLike) -> SpikeEncoder:
         """Set ``low`` and ``high`` to the signal's per-feature minimum and maximum.
 
-        A constant feature gets the range ``[c - 0.5, c + 0.5]``, so nothing
-        divides by zero. Returns the encoder.
+        A constant feature gets the range ``[c - 0.5, c + 0.5]`` (wider where
+        the encoder's dtype cannot tell ``c + 0.5`` from ``c``), so nothing
+        divides by zero. Returns the encoder; a signal it cannot fit (not
+        finite, or a range beyond its dtype) raises and leaves it unchanged.
 
         >>> from spikegym.encoders import make
         >>> enc = make("sf", n_features=1).fit(torch.tensor([[2.0], [4.0]]))
         >>> enc.low.item(), enc.high.item()
         (2.0, 4.0)
         """
-        x, _ = self._signal_array(signal, "signal")
+        x, original, _ = self._signal_array(signal, "signal")
+        finite = np.isfinite(x)
+        if not finite.all():
+            self._raise_not_finite(x, original, "signal", int(np.argmin(finite)))
         flat = x.reshape(-1, self.n_features)
-        bad = np.flatnonzero(~np.isfinite(flat).all(axis=1))
-        if bad.size:
-            self._raise_not_finite(x, "signal", int(bad[0]) * self.n_features)
-        low, high = flat.min(axis=0).astype(np.float64), flat.max(axis=0).astype(np.float64)
+        low, high = flat.min(axis=0), flat.max(axis=0)
         constant = high <= low
-        low[constant] -= 0.5
-        high[constant] += 0.5
+        half = np.maximum(0.5, 2 * np.spacing(np.abs(low)))
+        with np.errstate(over="ignore"):
+            low, high = np.where(constant, low - half, low), np.where(constant, high + half, high)
+        self._check_bounds(low, high)
         self.low.copy_(torch.from_numpy(low))
         self.high.copy_(torch.from_numpy(high))
-        self._check_bounds()
         return self
 
     def _np(self, name: str) -> np.ndarray:
@@ -264,9 +273,25 @@ class SpikeEncoder(nn.Module):
         cached = self._arrays.get(name)
         if cached is not None and cached[0] is tensor and cached[1] == tensor._version:
             return cached[2]
+        self._check_buffer_dtype(name, tensor)
         array = tensor.detach().cpu().numpy()
         self._arrays[name] = (tensor, tensor._version, array)
         return array
+
+    def _check_buffer_dtype(self, name: str, tensor: torch.Tensor) -> None:
+        """The kernels compute in float32 or float64, with every float buffer in the dtype of ``low``."""
+        if not tensor.is_floating_point():
+            return
+        if tensor.dtype not in (torch.float32, torch.float64):
+            raise TypeError(
+                f"the {self.name} encoder computes in float32 or float64, but its buffer {name} is {tensor.dtype}: "
+                "convert the encoder with .float() or .double()"
+            )
+        if tensor.dtype != self.low.dtype:
+            raise TypeError(
+                f"the {self.name} encoder's buffer {name} is {tensor.dtype} but low is {self.low.dtype}: "
+                "convert the whole encoder with .float() or .double()"
+            )
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -274,7 +299,13 @@ class SpikeEncoder(nn.Module):
         return self._np("low").dtype
 
     # ------------------------------------------------------------ validation
-    def _signal_array(self, signal: ArrayLike, argument: str) -> tuple[np.ndarray, torch.device]:
+    def _signal_array(
+        self, signal: ArrayLike, argument: str, time_axis: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, torch.device]:
+        """``(x, original, device)``: the signal ``(T, *batch, F)`` in the encoder's dtype, as given, and its device.
+
+        Without ``time_axis`` the argument is one sample ``(*batch, F)``, given a time axis of length 1 here.
+        """
         if isinstance(signal, torch.Tensor):
             device = signal.device
             array = signal.detach().cpu().numpy()
@@ -282,31 +313,44 @@ class SpikeEncoder(nn.Module):
             device, array = torch.device("cpu"), signal
         else:
             raise TypeError(f"{argument} must be a torch.Tensor or numpy.ndarray, got {type(signal).__name__}")
-        if array.ndim < 2 or array.shape[-1] != self.n_features:
+        shape = "(T, *batch, F)" if time_axis else "(*batch, F)"
+        if array.ndim < (2 if time_axis else 1) or array.shape[-1] != self.n_features:
             raise ValueError(
-                f"{argument} must have shape (T, *batch, F) with F = n_features = {self.n_features}, "
+                f"{argument} must have shape {shape} with F = n_features = {self.n_features}, "
                 f"got shape {tuple(array.shape)}"
             )
-        if array.shape[0] == 0:
+        if time_axis and array.shape[0] == 0:
             raise ValueError(f"{argument} must have at least one time step, got shape {tuple(array.shape)}")
         if array.dtype.kind not in "fiu":
             raise TypeError(f"{argument} must hold real numbers, got dtype {array.dtype}")
-        return np.ascontiguousarray(array, dtype=self.np_dtype), device
+        original = array if time_axis else array[None]
+        with np.errstate(over="ignore"):  # a value beyond the dtype becomes inf, named by _raise_not_finite
+            return np.ascontiguousarray(original, dtype=self.np_dtype), original, device
 
-    def _raise_not_finite(self, x: np.ndarray, argument: str, flat_index: int) -> None:
-        index = np.unravel_index(flat_index, x.shape)
-        raise ValueError(
-            f"{argument} must be finite, got {x[index]!r} at index {tuple(int(i) for i in index)} "
-            f"(time step {int(index[0])}, feature {int(index[-1])})"
-        )
+    def _raise_not_finite(
+        self, x: np.ndarray, original: np.ndarray, argument: str, flat_index: int, time_axis: bool = True
+    ) -> None:
+        """Name the first value of ``x`` that is not finite, as the caller gave it (``original``), by its index:
+        time step (if ``time_axis``), batch index (if any) and feature."""
+        index = tuple(int(i) for i in np.unravel_index(flat_index, x.shape))
+        given = original[index].item()
+        shown = index if time_axis else index[1:]
+        parts = [f"time step {index[0]}"] if time_axis else []
+        if len(index) > 2:
+            parts.append(f"batch index {index[1:-1]}")
+        parts.append(f"feature {index[-1]}")
+        beyond = f", beyond the range of the encoder's {x.dtype}" if math.isfinite(given) else ""
+        raise ValueError(f"{argument} must be finite, got {given!r} at index {shown} ({', '.join(parts)}){beyond}")
 
-    def _scaled(self, x: np.ndarray, argument: str) -> np.ndarray:
-        """``x`` scaled into ``[0, 1]`` as a ``(T, N)`` array; rejects NaN/inf."""
+    def _scaled(
+        self, x: np.ndarray, argument: str, original: np.ndarray | None = None, time_axis: bool = True
+    ) -> np.ndarray:
+        """``x`` scaled into ``[0, 1]`` as a ``(T, N)`` array; rejects NaN/inf, naming the value in ``original``."""
         flat = x.reshape(x.shape[0], -1)
         u = np.empty_like(flat)
         bad, _ = _kernels.normalize(flat, self._np("low"), self._np("high"), u)
         if bad >= 0:
-            self._raise_not_finite(x, argument, bad)
+            self._raise_not_finite(x, x if original is None else original, argument, bad, time_axis)
         return u
 
     def _unscaled(self, u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -341,22 +385,28 @@ class SpikeEncoder(nn.Module):
         return np.ascontiguousarray(array, dtype=np.int8), device
 
     def _state_arrays(self, state: Any, state_type: type[NamedTuple], batch_shape: tuple[int, ...]) -> Any:
-        """Copies of a caller's state as numpy arrays, checked against this encoder."""
+        """Copies of a caller's state as numpy arrays, checked against this encoder: type, shapes and dtypes
+        (a state in another dtype would run the kernel in that dtype and break chunk invariance)."""
         if not isinstance(state, state_type):
             raise TypeError(
                 f"state must be a {state_type.__name__} from this {self.name} encoder, got {type(state).__name__}"
             )
-        key = (state_type, batch_shape)
-        if key not in self._state_shapes:
+        key = (state_type, batch_shape, self.np_dtype)
+        if key not in self._state_templates:
             template = self._initial_state_for(state_type, batch_shape)
-            self._state_shapes[key] = tuple(np.shape(field) for field in template)
+            self._state_templates[key] = tuple((np.shape(field), np.asarray(field).dtype) for field in template)
         arrays = []
-        for field, value, shape in zip(state_type._fields, state, self._state_shapes[key], strict=True):
+        for field, value, (shape, dtype) in zip(state_type._fields, state, self._state_templates[key], strict=True):
             array = value.numpy(force=True) if isinstance(value, torch.Tensor) else np.asarray(value)
             if array.shape != shape:
                 raise ValueError(
                     f"state.{field} has shape {array.shape}, but this {self.name} encoder with "
                     f"batch shape {batch_shape} needs {shape}: was the state made for another signal?"
+                )
+            if array.dtype != dtype:
+                raise TypeError(
+                    f"state.{field} has dtype {array.dtype}, but this {self.name} encoder needs {dtype}: "
+                    "was the state made by an encoder of another dtype?"
                 )
             arrays.append(array.copy())
         return state_type(*arrays)
@@ -381,9 +431,9 @@ class SpikeEncoder(nn.Module):
             encoder tracks a value).
         :return: ``(spikes, state)``; spikes on the signal's device.
         """
-        x, device = self._signal_array(signal, "signal")
+        x, original, device = self._signal_array(signal, "signal")
         batch_shape = tuple(x.shape[1:-1])
-        u = self._scaled(x, "signal")
+        u = self._scaled(x, "signal", original)
         if state is None:
             arrays = self._initial_state(u[0].copy(), batch_shape)
         else:
@@ -412,18 +462,21 @@ class SpikeEncoder(nn.Module):
 
     def initial_state(self, first_sample: ArrayLike) -> Any:
         """The encoder state for a stream that starts with ``first_sample`` (``(*batch, F)``)."""
-        x, device = self._signal_array(_with_time_axis(first_sample), "first_sample")
-        u = self._scaled(x, "first_sample")[0].copy()
-        return self._state_tensors(self._initial_state(u, tuple(x.shape[1:-1])), device)
+        u, batch_shape, device = self._first_sample(first_sample)
+        return self._state_tensors(self._initial_state(u, batch_shape), device)
 
     def initial_decode_state(self, first_sample: ArrayLike) -> Any:
         """The decoder state matching :meth:`initial_state` of the same sample."""
-        x, device = self._signal_array(_with_time_axis(first_sample), "first_sample")
-        u = self._scaled(x, "first_sample")[0].copy()
-        return self._state_tensors(self._initial_decode_state(u, tuple(x.shape[1:-1])), device)
+        u, batch_shape, device = self._first_sample(first_sample)
+        return self._state_tensors(self._initial_decode_state(u, batch_shape), device)
+
+    def _first_sample(self, first_sample: ArrayLike) -> tuple[np.ndarray, tuple[int, ...], torch.device]:
+        """The scaled sample, flat ``(N,)``, its batch shape and its device."""
+        x, original, device = self._signal_array(first_sample, "first_sample", time_axis=False)
+        return self._scaled(x, "first_sample", original, time_axis=False)[0].copy(), tuple(x.shape[1:-1]), device
 
     def reconstruct(self, signal: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encode ``signal`` and decode it again from matched initial states.
+        """Encode ``signal`` and decode it again from matched initial states: ``(spikes, reconstruction)``.
 
         >>> from spikegym.encoders import make
         >>> x = torch.linspace(0, 1, 50).reshape(50, 1)
@@ -431,10 +484,12 @@ class SpikeEncoder(nn.Module):
         >>> bool((recon - x).abs().max() <= 0.05 + 1e-6)
         True
         """
-        first = signal[0]
-        spikes, _ = self.encode(signal, self.initial_state(first))
-        recon, _ = self.decode(spikes, self.initial_decode_state(first))
-        return spikes, recon
+        x, original, device = self._signal_array(signal, "signal")
+        batch_shape = tuple(x.shape[1:-1])
+        u = self._scaled(x, "signal", original)
+        spikes = self._encode(u, self._initial_state(u[0].copy(), batch_shape))
+        recon = self._unscaled(self._decode(spikes, self._initial_decode_state(u[0].copy(), batch_shape)), x.shape)
+        return _tensor(spikes.reshape(x.shape[:-1] + self.spike_shape), device), _tensor(recon, device)
 
     def forward(self, signal: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
         """Same as :meth:`encode`, so an encoder can sit in an ``nn.Sequential``-like pipeline."""
@@ -501,12 +556,6 @@ class SpikeEncoder(nn.Module):
 def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
     return tensor if device.type == "cpu" else tensor.to(device)
-
-
-def _with_time_axis(sample: ArrayLike) -> ArrayLike:
-    if isinstance(sample, (torch.Tensor, np.ndarray)):
-        return sample[None]
-    raise TypeError(f"first_sample must be a torch.Tensor or numpy.ndarray, got {type(sample).__name__}")
 
 
 class MirroredEncoder(SpikeEncoder):
