@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -166,6 +167,8 @@ class SpikeEncoder(nn.Module):
     name: ClassVar[str]
     state_type: ClassVar[type[NamedTuple]]
     decode_state_type: ClassVar[type[NamedTuple]]
+    checked_attributes: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = MappingProxyType({})
+    """Plain attributes checked whenever they are set, by name: ``check(name, value)`` returns the value to keep."""
 
     low: torch.Tensor
     high: torch.Tensor
@@ -179,6 +182,10 @@ class SpikeEncoder(nn.Module):
         self._check_bounds(self.low.numpy(), self.high.numpy())
         self._state_templates: dict[tuple[type, tuple[int, ...], np.dtype], tuple[tuple[Any, np.dtype], ...]] = {}
         self._arrays: dict[str, tuple[torch.Tensor, int, np.ndarray]] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = self.checked_attributes.get(name)
+        super().__setattr__(name, value if check is None else check(name, value))
 
     # ----------------------------------------------------------------- shape
     @property
@@ -375,7 +382,7 @@ class SpikeEncoder(nn.Module):
         if array.dtype.kind not in "iub":
             raise TypeError(f"spikes must have an integer or bool dtype (int8 from encode), got {array.dtype}")
         low, high = self.value_set[0], self.value_set[-1]
-        if array.dtype != np.bool_ and (array.min() < low or array.max() > high):
+        if array.dtype != np.bool_ and array.size and (array.min() < low or array.max() > high):
             bad = np.flatnonzero((array < low) | (array > high))[0]
             index = tuple(int(i) for i in np.unravel_index(bad, array.shape))
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -57,6 +58,7 @@ class PWMEncoder(MirroredEncoder):
     name = "pwm"
     state_type = PWMState
     decode_state_type = PWMState
+    checked_attributes = MappingProxyType({"bipolar": check_bool})
 
     frequency: torch.Tensor
     phase: torch.Tensor
@@ -79,7 +81,7 @@ class PWMEncoder(MirroredEncoder):
         self.register_buffer(
             "phase", feature_values("phase", phase, n_features, "in [0, 1)", lambda v: (v >= 0) & (v < 1))
         )
-        self.bipolar = check_bool("bipolar", bipolar)
+        self.bipolar = bipolar
 
     @property
     def signed(self) -> bool:

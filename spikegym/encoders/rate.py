@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -16,6 +17,7 @@ from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 Seed = int | torch.Generator | None
 StreamSeeds = np.ndarray | list[int] | tuple[int, ...]
+MODES = ("deterministic", "poisson")
 
 
 class RateState(NamedTuple):
@@ -113,6 +115,7 @@ class RateCodedEncoder(SpikeEncoder):
 
     state_type = RateState
     decode_state_type = RateDecodeState
+    checked_attributes = MappingProxyType({"mode": lambda name, value: check_choice(name, value, MODES)})
 
     max_rate: torch.Tensor
 
@@ -128,7 +131,7 @@ class RateCodedEncoder(SpikeEncoder):
         high: FeatureValues,
     ) -> None:
         super().__init__(n_features, low=low, high=high)
-        self.mode = check_choice("mode", mode, ("deterministic", "poisson"))
+        self.mode = mode
         self.register_buffer(
             "max_rate", feature_values("max_rate", max_rate, n_features, "in (0, 1]", lambda v: (v > 0) & (v <= 1))
         )
@@ -213,6 +216,9 @@ class RateEncoder(RateCodedEncoder):
     """
 
     name = "rate"
+    checked_attributes = MappingProxyType(
+        {**RateCodedEncoder.checked_attributes, "exc_inh": check_bool, "inverted": check_bool}
+    )
 
     def __init__(
         self,
@@ -228,8 +234,8 @@ class RateEncoder(RateCodedEncoder):
         high: FeatureValues = 1.0,
     ) -> None:
         super().__init__(n_features, mode=mode, max_rate=max_rate, window=window, seed=seed, low=low, high=high)
-        self.exc_inh = check_bool("exc_inh", exc_inh)
-        self.inverted = check_bool("inverted", inverted)
+        self.exc_inh = exc_inh
+        self.inverted = inverted
 
     @property
     def signed(self) -> bool:

@@ -285,3 +285,12 @@ def test_a_state_field_of_another_integer_or_float_type_is_refused(encoder_name:
             torch.zeros(3, *enc.spike_shape, dtype=torch.int8),
             decode_state._replace(**{field: decode_state[0].double()}),
         )
+
+
+def test_an_empty_batch_encodes_and_decodes_to_empty_tensors(encoder_name: str) -> None:
+    """A batch of zero streams raised numpy's "zero-size array to reduction operation" in decode."""
+    enc = make(encoder_name, 2)
+    spikes, _ = enc.encode(torch.zeros(3, 0, 2))
+    assert spikes.shape == (3, 0, *enc.spike_shape)
+    decoded, _ = enc.decode(spikes)
+    assert decoded.shape == (3, 0, 2)

@@ -169,3 +169,17 @@ def test_seed_of_the_wrong_type_is_a_type_error_and_a_negative_one_a_value_error
         make("rate", 2, mode="poisson", seed="7")
     with pytest.raises(ValueError, match=r"seed must be a non-negative integer, a torch\.Generator or None, got -1"):
         make("rate", 2, mode="poisson", seed=-1)
+
+
+@pytest.mark.parametrize(
+    ("name", "parameter", "value"),
+    [("rate", "inverted", "false"), ("rate", "exc_inh", 1), ("pwm", "bipolar", "no"), ("rate", "mode", "Poisson")],
+)
+def test_flags_and_modes_set_after_construction_are_checked_too(name: str, parameter: str, value: Any) -> None:
+    """``enc.inverted = "false"`` reached the kernel as a truthy string."""
+    enc = make(name, 2)
+    with pytest.raises((TypeError, ValueError), match=rf"{parameter} must be .*got {re.escape(repr(value))}"):
+        setattr(enc, parameter, value)
+    flag = getattr(enc, parameter)
+    setattr(enc, parameter, np.bool_(not flag) if isinstance(flag, bool) else "poisson")
+    assert getattr(enc, parameter) == (not flag if isinstance(flag, bool) else "poisson")
