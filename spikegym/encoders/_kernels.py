@@ -22,6 +22,14 @@ _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 
 @njit(cache=True)
+def narrow(x, out):
+    """Copy ``x`` into ``out`` of a narrower float dtype; a value beyond its range becomes +-inf, without the
+    warning numpy's cast gives (the caller names such a value as not finite)."""
+    for i in range(x.shape[0]):
+        out[i] = x[i]
+
+
+@njit(cache=True)
 def normalize(x, low, high, out):
     """Write ``clip((x - low) / (high - low), 0, 1)`` into ``out``.
 

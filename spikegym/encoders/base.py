@@ -180,12 +180,25 @@ class SpikeEncoder(nn.Module):
         self.register_buffer("low", feature_values("low", low, n_features, "finite", anything))
         self.register_buffer("high", feature_values("high", high, n_features, "finite", anything))
         self._check_bounds(self.low.numpy(), self.high.numpy())
-        self._state_templates: dict[tuple[type, tuple[int, ...], np.dtype], tuple[tuple[Any, np.dtype], ...]] = {}
+        self._state_templates: dict[tuple[type, tuple[int, ...]], tuple[tuple[Any, np.dtype], ...]] = {}
         self._arrays: dict[str, tuple[torch.Tensor, int, np.ndarray]] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = self.checked_attributes.get(name)
         super().__setattr__(name, value if check is None else check(name, value))
+        if name in self.__dict__.get("_buffers", ()):
+            self._forget_state_templates()
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> SpikeEncoder:
+        """``.to()``, ``.double()``, ...: the buffers may change dtype, and with them the states' dtypes."""
+        result = super()._apply(fn, *args, **kwargs)
+        self._forget_state_templates()
+        return result
+
+    def _forget_state_templates(self) -> None:
+        templates = self.__dict__.get("_state_templates")
+        if templates is not None:
+            templates.clear()
 
     # ----------------------------------------------------------------- shape
     @property
@@ -331,8 +344,12 @@ class SpikeEncoder(nn.Module):
         if array.dtype.kind not in "fiu":
             raise TypeError(f"{argument} must hold real numbers, got dtype {array.dtype}")
         original = array if time_axis else array[None]
-        with np.errstate(over="ignore"):  # a value beyond the dtype becomes inf, named by _raise_not_finite
-            return np.ascontiguousarray(original, dtype=self.np_dtype), original, device
+        dtype = self.np_dtype
+        if original.dtype.kind != "f" or original.dtype.itemsize <= dtype.itemsize:
+            return np.ascontiguousarray(original, dtype=dtype), original, device
+        narrowed = np.empty(original.shape, dtype)
+        _kernels.narrow(np.ascontiguousarray(original).reshape(-1), narrowed.reshape(-1))
+        return narrowed, original, device
 
     def _raise_not_finite(
         self, x: np.ndarray, original: np.ndarray, argument: str, flat_index: int, time_axis: bool = True
@@ -398,7 +415,7 @@ class SpikeEncoder(nn.Module):
             raise TypeError(
                 f"state must be a {state_type.__name__} from this {self.name} encoder, got {type(state).__name__}"
             )
-        key = (state_type, batch_shape, self.np_dtype)
+        key = (state_type, batch_shape)
         if key not in self._state_templates:
             template = self._initial_state_for(state_type, batch_shape)
             self._state_templates[key] = tuple((np.shape(field), np.asarray(field).dtype) for field in template)

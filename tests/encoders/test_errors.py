@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -89,8 +90,10 @@ def test_a_value_beyond_the_encoder_dtype_is_named_as_given(encoder_name: str) -
     """1e300 is finite in the float64 signal but overflows the float32 encoder: name the value given."""
     signal = torch.zeros(4, 2, dtype=torch.float64)
     signal[2, 1] = 1e300
-    with pytest.raises(ValueError, match=rf"got 1e\+300 {where((2, 1))}, beyond the range of the encoder's float32"):
-        make(encoder_name, 2).encode(signal)
+    message = rf"got 1e\+300 {where((2, 1))}, beyond the range of the encoder's float32"
+    with warnings.catch_warnings(), pytest.raises(ValueError, match=message):
+        warnings.simplefilter("error")  # the error, not numpy's overflow warning from a cast
+        make(encoder_name, 2).encode(signal.numpy())
     with pytest.raises(ValueError, match=r"got 1e\+300"):
         make(encoder_name, 2).fit(signal)
     recon = make(encoder_name, 2).double().reconstruct(signal)[1]
@@ -294,3 +297,12 @@ def test_an_empty_batch_encodes_and_decodes_to_empty_tensors(encoder_name: str) 
     assert spikes.shape == (3, 0, *enc.spike_shape)
     decoded, _ = enc.decode(spikes)
     assert decoded.shape == (3, 0, 2)
+
+
+def test_a_state_made_before_the_encoder_changed_dtype_is_refused(encoder_name: str) -> None:
+    enc = make(encoder_name, 2)
+    _, state = enc.encode(torch.zeros(3, 2))
+    enc.encode(torch.zeros(3, 2), state)
+    enc.double()
+    with pytest.raises(TypeError, match=r"needs float64: was the state made by an encoder of another dtype"):
+        enc.encode(torch.zeros(3, 2), state)
