@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import numpy as np
 
 from spikegym.rl.energy import E_AC_PJ, E_MAC_PJ, EnergyModel
 from spikegym.rl.recipes import ALGOS, RecipeError, load_recipe
-from spikegym.rl.runs import RunError, load_run
+from spikegym.rl.runs import Run, RunError, load_run
 
 
 def add_parsers(commands: Any) -> None:
@@ -25,13 +28,29 @@ def add_parsers(commands: Any) -> None:
     )
     train.add_argument("env_id", help="Gymnasium environment id, e.g. CartPole-v1")
     train.add_argument("--algo", default="ppo", help=f"one of {list(ALGOS)} (default ppo)")
-    train.add_argument("--timesteps", type=int, help="training budget (default: the recipe's n_timesteps)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the envs, the model and torch (default 0)")
+    train.add_argument(
+        "--timesteps",
+        type=int,
+        help="training budget (default: the recipe's n_timesteps; with --continue, what the run has left)",
+    )
+    train.add_argument(
+        "--seed", type=int, help="seed of the envs, the model and torch (default 0; with --continue, the run's)"
+    )
     train.add_argument("--encoder", help="an encoder name or a .yaml config (default: the env's config)")
     train.add_argument("--ann", action="store_true", help="train the MLP baseline on raw observations")
     train.add_argument("--runs-dir", default="runs", help="where run directories go (default runs/)")
     train.add_argument("--eval-freq", type=int, help="evaluate every N env steps (default: a tenth of the budget)")
     train.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation (default 5)")
+    train.add_argument(
+        "--save-freq", type=int, help="save a checkpoint every N env steps into RUN_DIR/checkpoints/ (default: none)"
+    )
+    train.add_argument(
+        "--continue",
+        dest="continue_from",
+        metavar="RUN_DIR",
+        help="train on from this run's model, encoder config and recipe (same env and algo) into a new run "
+        "directory; --timesteps N more steps (default: what an interrupted run has left)",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
         "--device", default="cpu", help="torch device of the networks: cpu (default), cuda, cuda:N or auto"
@@ -51,6 +70,12 @@ def add_parsers(commands: Any) -> None:
     replay.add_argument("--raster", help="save the first episode's input and hidden spike rasters (.png)")
     replay.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per accumulate (default {E_AC_PJ})")
     replay.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per multiply-accumulate ({E_MAC_PJ})")
+    replay.add_argument(
+        "--allow-edited",
+        action="store_true",
+        help="load a run whose files changed since it was written (their sha256 differs from run.yaml's), "
+        "with a warning; the agent may then not run as trained",
+    )
 
     export = commands.add_parser(
         "export", help="write a run's spiking policy in the Neuromorphic Intermediate Representation (NIR)"
@@ -75,9 +100,23 @@ def _check_device(device: str, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--device {device!r}: only cpu, cuda, cuda:N or auto are supported")
 
 
+TRAIN_FLAGS = {
+    "timesteps": "--timesteps",
+    "seed": "--seed",
+    "eval_freq": "--eval-freq",
+    "n_eval_episodes": "--eval-episodes",
+    "save_freq": "--save-freq",
+    "runs_dir": "--runs-dir",
+}
+"""The flag of each :func:`~spikegym.rl.training.train` argument, for error messages."""
+
+
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
-    """Check the arguments before any work, train, and print where the run went and how it ended."""
-    from spikegym.rl.training import resolve_encoder, train
+    """Check the arguments before any work, train, and print where the run went and how it ended.
+
+    Returns 0, or ``128 + signal number`` when SIGINT (130) or SIGTERM (143) interrupted training.
+    """
+    from spikegym.rl.training import check_train_arguments, train
 
     try:
         gym.spec(args.env_id)
@@ -87,36 +126,89 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
         load_recipe(args.algo, args.env_id)
     except RecipeError as error:
         parser.error(str(error))
-    if args.timesteps is not None and args.timesteps < 1:
-        parser.error(f"--timesteps must be >= 1, got {args.timesteps}")
+    try:
+        check_train_arguments(
+            args.timesteps, args.seed, args.eval_freq, args.eval_episodes, args.save_freq, args.runs_dir, TRAIN_FLAGS
+        )
+    except ValueError as error:
+        parser.error(str(error))
     if args.ann and args.encoder:
         parser.error("--ann trains on raw observations; it takes no --encoder")
-    if not args.ann:
-        try:
-            resolve_encoder(args.env_id, args.encoder)
-        except (ValueError, FileNotFoundError) as error:
-            parser.error(f"--encoder: {error}")
+    if args.continue_from is not None:
+        _check_continue(args, parser)
+    elif not args.ann:
+        _check_encoder(args, parser)
     _check_device(args.device, parser)
-    run_dir, _ = train(
-        args.env_id,
-        args.algo,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        encoder=args.encoder,
-        ann=args.ann,
-        runs_dir=args.runs_dir,
-        progress=not args.no_progress,
-        eval_freq=args.eval_freq,
-        n_eval_episodes=args.eval_episodes,
-        command="spikegym " + " ".join(argv),
-        device=args.device,
-    )
+    try:
+        run_dir, _ = train(
+            args.env_id,
+            args.algo,
+            timesteps=args.timesteps,
+            seed=args.seed,
+            encoder=args.encoder,
+            ann=args.ann,
+            runs_dir=args.runs_dir,
+            progress=not args.no_progress,
+            eval_freq=args.eval_freq,
+            n_eval_episodes=args.eval_episodes,
+            command="spikegym " + " ".join(argv),
+            device=args.device,
+            save_freq=args.save_freq,
+            continue_from=args.continue_from,
+        )
+    except KeyboardInterrupt:
+        print("interrupted before training started: nothing was saved", file=sys.stderr)
+        return 128 + signal.SIGINT
+    return _report_training(run_dir, args)
+
+
+def _check_encoder(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from spikegym.rl.training import resolve_encoder
+
+    try:
+        resolve_encoder(args.env_id, args.encoder)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(f"--encoder: {error}")
+
+
+def _check_continue(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``--continue RUN_DIR``: a run that loads, of this env and algo, with steps left or ``--timesteps``."""
+    if args.encoder or args.ann:
+        parser.error("--continue keeps the encoder and policy of the run it continues; it takes no --encoder or --ann")
+    try:
+        run = load_run(args.continue_from)
+    except RunError as error:
+        parser.error(f"--continue: {error}")
+    info = run.info
+    if (info.env_id, info.algo) != (args.env_id, args.algo):
+        parser.error(
+            f"--continue {args.continue_from}: it is a {info.env_id} {info.algo} run; "
+            f"it cannot continue training {args.env_id} with --algo {args.algo}"
+        )
+    if args.timesteps is None and (info.steps is None or info.steps >= info.n_timesteps):
+        parser.error(
+            f"--continue {args.continue_from}: the run trained its whole budget ({info.n_timesteps} steps); "
+            "give --timesteps N to train N more"
+        )
+
+
+def _report_training(run_dir: Path, args: argparse.Namespace) -> int:
+    info = load_run(run_dir).info
+    if info.status == "interrupted":
+        print(
+            f"training interrupted by {info.stop_signal} at step {info.steps} of {info.n_timesteps}; "
+            "the model is saved",
+            file=sys.stderr,
+        )
     print(f"run directory: {run_dir}")
     final = _last_evaluation(run_dir)
     if final is not None:
         print(f"last evaluation: mean return {final:.1f}")
     print(f"replay it with: spikegym replay {run_dir} --deterministic")
-    return 0
+    if info.status != "interrupted":
+        return 0
+    print(f"continue it with: spikegym train {info.env_id} --algo {info.algo} --continue {run_dir}")
+    return 128 + signal.Signals[info.stop_signal or "SIGINT"]
 
 
 def _last_evaluation(run_dir: Path) -> float | None:
@@ -129,18 +221,27 @@ def _last_evaluation(run_dir: Path) -> float | None:
 
 def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Load the run, replay it and print the report."""
-    from spikegym.rl.replay import replay
+    from spikegym.rl.replay import check_outputs, replay
 
-    try:
-        run = load_run(args.run_dir)
-    except RunError as error:
-        parser.error(str(error))
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be an integer in [0, {2**32 - 1}], got {args.seed}")
+    for flag, value in (("--e-ac", args.e_ac), ("--e-mac", args.e_mac)):
+        if not (math.isfinite(value) and value >= 0):
+            parser.error(f"{flag} must be a finite energy >= 0 (pJ), got {value}")
+    try:
+        run = load_run(args.run_dir, allow_edited=args.allow_edited)
+        check_outputs(run, args.video, args.raster, ("--video", "--raster"))
+    except (RunError, ValueError) as error:
+        parser.error(str(error))
+    _warn_about(run)
     energy = EnergyModel(args.e_ac, args.e_mac)
     report = replay(run, args.episodes, args.deterministic, args.seed, energy, args.video, args.raster)
     info = run.info
     print(f"{info.env_id} {info.algo} ({info.policy}{', ' + info.encoder if info.encoder else ''}, seed {info.seed})")
+    if run.interrupted:
+        print(f"interrupted run: training stopped by {info.stop_signal} at step {info.steps} of {info.n_timesteps}")
     print(f"return over {args.episodes} episodes: {report.mean_return:.2f} +- {report.std_return:.2f}")
     print(f"energy model: {energy.e_ac_pj} pJ per accumulate (AC), {energy.e_mac_pj} pJ per multiply-accumulate (MAC)")
     if report.spiking is not None and report.ann is not None:
@@ -160,9 +261,24 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+def _warn_about(run: Run) -> None:
+    """Say loudly when a run's files are not the ones it was written with, or cannot be verified."""
+    for name in run.edited:
+        print(
+            f"WARNING: {run.path / name} changed since the run was written (--allow-edited): "
+            "the agent may not run as trained",
+            file=sys.stderr,
+        )
+    if not run.verified:
+        print(
+            f"warning: {run.path} was written before spikegym recorded checksums; its files cannot be verified",
+            file=sys.stderr,
+        )
+
+
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Write the run's policy as NIR; refuse to overwrite a file or to export what NIR cannot hold."""
-    from spikegym.rl.export import ExportError, export_policy
+    from spikegym.rl.export import ExportError, check_exportable, export_policy
     from spikegym.rl.training import load_model
 
     target = Path(args.nir)
@@ -170,6 +286,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser.error(f"{target} exists; choose another path or delete it first")
     try:
         run = load_run(args.run_dir)
+        check_exportable(run.info.algo, run.info.encoder)
         graph = export_policy(load_model(run), target)
     except (RunError, ExportError) as error:
         parser.error(str(error))

@@ -24,6 +24,7 @@ from torch import nn
 
 from spikegym.rl.extractors import SpikingExtractor
 from spikegym.rl.replay import actor_parts
+from spikegym.rl.training import LEARNABLE
 
 DT = 1e-4
 """Time step (s) that maps the discrete decay ``beta`` to NIR's time constant."""
@@ -31,6 +32,25 @@ DT = 1e-4
 
 class ExportError(ValueError):
     """A policy that cannot be written to (or read from) NIR as spikegym does it."""
+
+
+EXPORTABLE_ALGOS = ("a2c", "dqn", "ppo")
+
+
+def check_exportable(algo: str, encoder: str | None) -> None:
+    """Refuse, from a run's algorithm and encoder alone (before loading its model), what NIR export cannot write.
+
+    >>> check_exportable("sac", "population")
+    Traceback (most recent call last):
+    ...
+    spikegym.rl.export.ExportError: NIR export supports the discrete-action algorithms ['a2c', 'dqn', 'ppo'], got 'sac'
+    """
+    if algo not in EXPORTABLE_ALGOS:
+        raise ExportError(f"NIR export supports the discrete-action algorithms {list(EXPORTABLE_ALGOS)}, got {algo!r}")
+    if encoder is None:
+        raise ExportError("NIR export needs a spiking policy; this is an ANN (MLP) run on raw observations")
+    if encoder == LEARNABLE:
+        raise ExportError("NIR export needs spike observations; this run encodes inside the policy (learnable encoder)")
 
 
 def export_policy(model: BaseAlgorithm, path: str | Path) -> nir.NIRGraph:

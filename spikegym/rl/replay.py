@@ -92,8 +92,7 @@ def replay(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    if video is not None:
-        _check_video_path(Path(video))
+    check_outputs(run, video, raster)
     env = make_replay_env(run, render_mode="rgb_array" if video else None)
     model = load_model(run)
     if model.observation_space != env.observation_space:
@@ -154,22 +153,54 @@ def replay(
         report.ann = DecisionCost(0.0, macs, macs * energies.e_mac_pj)
     if video is not None:
         _save_video(frames, Path(video), fps=int(env.metadata.get("render_fps", 30)))
-    if raster is not None and spiking:
+    if raster is not None:
         _plot_raster(episode_blocks, episode_layers, Path(raster), run)
     return report
 
 
-def _check_video_path(path: Path) -> None:
+def check_outputs(
+    run: Run, video: str | Path | None, raster: str | Path | None, names: tuple[str, str] = ("video", "raster")
+) -> None:
+    """Refuse, before any work, a video or raster that cannot be written as asked (``names``: how to call them).
+
+    A video is a ``.gif`` (or ``.mp4`` with imageio-ffmpeg); a raster is an
+    image matplotlib writes, and needs a spiking run (an ANN run has no spikes
+    to plot). Neither overwrites an existing file.
+    """
+    video_name, raster_name = names
+    for name, path in ((video_name, video), (raster_name, raster)):
+        if path is not None and Path(path).exists():
+            raise ValueError(f"{name} {str(path)!r} exists; choose another path or delete it first")
+    if video is not None:
+        _check_video_path(Path(video), video_name)
+    if raster is not None:
+        if not run.spiking:
+            raise ValueError(f"{raster_name}: {run.path} is an ANN run on raw observations; it has no spikes to plot")
+        _check_image_path(Path(raster), raster_name)
+
+
+def _check_video_path(path: Path, name: str) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
-        raise ValueError(f"video must be a .gif or .mp4 path, got {path}")
+        raise ValueError(f"{name} must be a .gif or .mp4 path, got {str(path)!r}")
     if suffix == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
             raise ValueError(
-                "an .mp4 video needs imageio-ffmpeg: pip install 'spikegym[video]' (or use .gif)"
+                f"{name}: an .mp4 video needs imageio-ffmpeg: pip install 'spikegym[video]' (or use .gif)"
             ) from None
+
+
+def _check_image_path(path: Path, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise ValueError(f"{name} must be an image path ending in one of {formats} (e.g. .png), got {str(path)!r}")
 
 
 def _save_video(frames: list[np.ndarray], path: Path, fps: int) -> None:

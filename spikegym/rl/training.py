@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import logging
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +17,11 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
@@ -28,7 +35,17 @@ from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWra
 from spikegym.rl.extractors import SpikingExtractor
 from spikegym.rl.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingSACPolicy, SpikingTD3Policy
 from spikegym.rl.recipes import CRITICS, Recipe, load_recipe
-from spikegym.rl.runs import MODEL_FILE, Run, RunError, RunInfo, new_run_dir, write_run
+from spikegym.rl.runs import (
+    CHECKPOINT_DIR,
+    MODEL_FILE,
+    Run,
+    RunError,
+    RunInfo,
+    finish_run,
+    load_run,
+    new_run_dir,
+    write_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +138,134 @@ def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool, device: s
     )
 
 
+MAX_TIMESTEPS = 10**12
+"""The largest training budget accepted (beyond it a typo is likelier than a plan)."""
+EVAL_SEED_OFFSET = 10_000
+"""The evaluation env is seeded ``seed + EVAL_SEED_OFFSET``."""
+MAX_SEED = 2**32 - 1 - EVAL_SEED_OFFSET
+"""Seeds go to numpy, which takes ``0 <= seed < 2**32``, after the evaluation env's offset."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def check_train_arguments(
+    timesteps: int | None = None,
+    seed: int | None = None,
+    eval_freq: int | None = None,
+    n_eval_episodes: int = 5,
+    save_freq: int | None = None,
+    runs_dir: str | Path = "runs",
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Raise a ``ValueError`` naming the first argument of :func:`train` out of its range (as ``names``
+    calls it, e.g. command-line flags).
+
+    >>> check_train_arguments(timesteps=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: timesteps must be an integer in [1, 1000000000000], got 0
+    """
+    ranges = {
+        "timesteps": (timesteps, 1, MAX_TIMESTEPS),
+        "seed": (seed, 0, MAX_SEED),
+        "eval_freq": (eval_freq, 1, None),
+        "n_eval_episodes": (n_eval_episodes, 1, None),
+        "save_freq": (save_freq, 1, None),
+    }
+    for name, (value, low, high) in ranges.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            allowed = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise ValueError(f"{(names or {}).get(name, name)} must be an integer {allowed}, got {value!r}")
+    root = Path(runs_dir)
+    if root.exists() and not root.is_dir():
+        label = (names or {}).get("runs_dir", "runs_dir")
+        raise ValueError(f"{label} {str(root)!r} exists and is not a directory; run directories go in a directory")
+
+
+class StopOnSignal(BaseCallback):
+    """Ends training at the next env step once SIGINT or SIGTERM arrived (:func:`stop_on_signals` sets it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: signal.Signals | None = None
+        self.saving = False
+        """Set while the model is saved: signals then wait, so that ``model.zip`` is never half written."""
+
+    def _on_step(self) -> bool:
+        return self.received is None
+
+
+@contextmanager
+def stop_on_signals(callback: StopOnSignal) -> Iterator[None]:
+    """While training, SIGINT/SIGTERM ask ``callback`` to stop at the next step; a second one stops at once.
+
+    Only the main thread can handle signals; elsewhere this does nothing. The
+    previous handlers come back on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if callback.saving:
+            logger.warning("%s: saving the model; it stops as soon as the model is saved", signal.Signals(signum).name)
+            return
+        if callback.received is not None:
+            raise KeyboardInterrupt
+        callback.received = signal.Signals(signum)
+        logger.warning("%s: stopping training at the next step and saving the model", callback.received.name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a training run starts from: a fresh model of the recipe, or a run's model to train on."""
+
+    recipe: Recipe
+    config: EncoderConfig | None
+    learnable: bool
+    seed: int
+    previous: Run | None = None
+
+    @property
+    def ann(self) -> bool:
+        return self.config is None
+
+    @property
+    def name(self) -> str:
+        return "mlp" if self.config is None else (LEARNABLE if self.learnable else self.config.encoder)
+
+
+def _setup(env_id: str, algo: str, seed: int | None, encoder: str | None, ann: bool, continue_from: Any) -> _Setup:
+    if continue_from is None:
+        config = None if ann else resolve_encoder(env_id, encoder)
+        return _Setup(load_recipe(algo, env_id), config, encoder == LEARNABLE, 0 if seed is None else seed)
+    if encoder is not None or ann:
+        raise ValueError("a continued run keeps the encoder and policy of the run it continues; give no encoder or ann")
+    previous = load_run(continue_from)
+    if (previous.info.env_id, previous.info.algo) != (env_id, algo):
+        raise RunError(
+            f"{previous.path} is a {previous.info.env_id} {previous.info.algo} run; "
+            f"it cannot continue training {env_id} with {algo}"
+        )
+    learnable = previous.info.encoder == LEARNABLE
+    chosen = previous.info.seed if seed is None else seed
+    return _Setup(previous.recipe, previous.config, learnable, chosen, previous)
+
+
 def train(
     env_id: str,
     algo: str,
     *,
     timesteps: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     encoder: str | None = None,
     ann: bool = False,
     runs_dir: str | Path = "runs",
@@ -135,6 +274,8 @@ def train(
     n_eval_episodes: int = 5,
     command: str = "",
     device: str = "cpu",
+    save_freq: int | None = None,
+    continue_from: str | Path | None = None,
 ) -> tuple[Path, BaseAlgorithm]:
     """Train ``algo`` on ``env_id`` with its recipe into a new run directory; returns it and the model.
 
@@ -145,50 +286,132 @@ def train(
     sees the raw observations, the baseline in the same conditions. Evaluates
     every ``eval_freq`` env steps (default a tenth of the budget) on a
     separately seeded env and keeps ``progress.csv``, TensorBoard logs, the
-    evaluations, the model, the encoder config, the recipe and ``run.yaml``.
-    ``device`` is the torch device of the networks (``"cpu"``, ``"cuda"``,
-    ``"auto"``); networks this small usually train fastest on the CPU.
+    evaluations, the model, the encoder config, the recipe and ``run.yaml``;
+    with ``save_freq``, a checkpoint every ``save_freq`` env steps in
+    ``checkpoints/``. ``device`` is the torch device of the networks
+    (``"cpu"``, ``"cuda"``, ``"auto"``); networks this small usually train
+    fastest on the CPU. ``seed`` defaults to 0 (for a continued run, its seed).
+
+    SIGINT (Ctrl-C) or SIGTERM stop training at the next step: the model is
+    saved and ``run.yaml`` records ``status: interrupted``, the steps reached
+    and the signal. ``continue_from`` (a run directory of the same env and
+    algorithm) loads that run's model, encoder config and recipe and trains
+    ``timesteps`` more steps (default: what is left of an interrupted run's
+    budget) into a new run directory; the old one is only read.
     """
-    recipe = load_recipe(algo, env_id)
-    budget = recipe.n_timesteps if timesteps is None else timesteps
-    if budget < 1:
-        raise ValueError(f"timesteps must be >= 1, got {budget}")
-    config = None if ann else resolve_encoder(env_id, encoder)
-    learnable = encoder == LEARNABLE
-    set_random_seed(seed)
-    env = make_env(env_id, recipe.n_envs, seed, config, learnable)
-    eval_env = make_env(env_id, 1, seed + 10_000, config, learnable)
-    name = "mlp" if config is None else (LEARNABLE if learnable else config.encoder)
-    run_dir = new_run_dir(runs_dir, env_id, algo, name, seed)
-    created = datetime.datetime.now().isoformat(timespec="seconds")
-    policy = "ann" if ann else "spiking"
-    info = RunInfo(env_id, algo, policy, None if ann else name, seed, budget, __version__, created, command)
-    write_run(run_dir, info, config, recipe)
-    model = build_model(recipe, env, seed, spiking=not ann, device=device)
-    model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
-    frequency = eval_freq if eval_freq is not None else max(budget // 10, 1)
-    callback = EvalCallback(
-        eval_env,
-        eval_freq=max(frequency // recipe.n_envs, 1),
-        n_eval_episodes=n_eval_episodes,
-        log_path=str(run_dir / "eval"),
-        best_model_save_path=None,
-        deterministic=True,
-        verbose=0,
-    )
-    model.learn(total_timesteps=budget, callback=callback, progress_bar=progress)
-    model.save(run_dir / MODEL_FILE)
+    check_train_arguments(timesteps, seed, eval_freq, n_eval_episodes, save_freq, runs_dir)
+    stopper = StopOnSignal()
+    with stop_on_signals(stopper):
+        setup = _setup(env_id, algo, seed, encoder, ann, continue_from)
+        set_random_seed(setup.seed)
+        env = make_env(env_id, setup.recipe.n_envs, setup.seed, setup.config, setup.learnable)
+        eval_env = make_env(env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable)
+        model = _model(setup, env, device)
+        budget = _budget(setup, model, timesteps)
+        run_dir = new_run_dir(runs_dir, env_id, algo, setup.name, setup.seed)
+        created = datetime.datetime.now().isoformat(timespec="seconds")
+        info = RunInfo(
+            env_id,
+            algo,
+            "ann" if setup.ann else "spiking",
+            None if setup.ann else setup.name,
+            setup.seed,
+            model.num_timesteps + budget,
+            __version__,
+            created,
+            command,
+            status="training",
+            continued_from=None if setup.previous is None else str(setup.previous.path.resolve()),
+        )
+        info = write_run(run_dir, info, setup.config, setup.recipe)
+        model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
+        frequency = eval_freq if eval_freq is not None else max(budget // 10, 1)
+        callbacks = [stopper, _evaluation(eval_env, frequency, n_eval_episodes, setup.recipe.n_envs, run_dir)]
+        if save_freq is not None:
+            callbacks.append(
+                CheckpointCallback(max(save_freq // setup.recipe.n_envs, 1), str(run_dir / CHECKPOINT_DIR), "model")
+            )
+        _learn_and_save(model, budget, callbacks, stopper, run_dir, info, progress)
     env.close()
     eval_env.close()
     return run_dir, model
 
 
-def load_model(run: Run, env: VecEnv | None = None) -> BaseAlgorithm:
-    """The run's SB3 model; with ``env``, checked to have the observation space it was trained on."""
-    model = ALGORITHMS[run.info.algo].load(run.path / MODEL_FILE, device="cpu")
-    if env is not None and model.observation_space != env.observation_space:
-        raise RunError(
-            f"{run.path}: the model was trained on observations {model.observation_space}, but its saved "
-            f"encoder config gives {env.observation_space}; the run directory does not match its model"
+def _learn_and_save(
+    model: BaseAlgorithm,
+    budget: int,
+    callbacks: list[BaseCallback],
+    stopper: StopOnSignal,
+    run_dir: Path,
+    info: RunInfo,
+    progress: bool,
+) -> None:
+    """Train ``budget`` more steps (stopping early on a signal), save the model and record how training ended."""
+    try:
+        model.learn(budget, callback=callbacks, progress_bar=progress, reset_num_timesteps=info.continued_from is None)
+    except KeyboardInterrupt:  # a second signal while the first waited for the step to end
+        stopper.received = stopper.received or signal.SIGINT
+    stopper.saving = True
+    model.save(run_dir / MODEL_FILE)
+    stopped = stopper.received is not None and model.num_timesteps < info.n_timesteps
+    stop = stopper.received.name if stopped and stopper.received is not None else None
+    finish_run(run_dir, info, "interrupted" if stopped else "complete", model.num_timesteps, stop)
+
+
+def _model(setup: _Setup, env: VecEnv, device: str) -> BaseAlgorithm:
+    if setup.previous is None:
+        return build_model(setup.recipe, env, setup.seed, spiking=not setup.ann, device=device)
+    model = load_model(setup.previous, env, device)
+    if isinstance(model, OffPolicyAlgorithm):
+        # The replay buffer is not saved: refill it as the recipe's learning_starts did before updating again.
+        default = inspect.signature(type(model)).parameters["learning_starts"].default
+        model.learning_starts = model.num_timesteps + setup.recipe.algo_kwargs.get("learning_starts", default)
+    return model
+
+
+def _budget(setup: _Setup, model: BaseAlgorithm, timesteps: int | None) -> int:
+    if timesteps is not None:
+        return timesteps
+    if setup.previous is None:
+        return setup.recipe.n_timesteps
+    left = setup.previous.info.n_timesteps - model.num_timesteps
+    if left < 1:
+        raise ValueError(
+            f"{setup.previous.path} trained its whole budget ({model.num_timesteps} of "
+            f"{setup.previous.info.n_timesteps} steps); give timesteps (--timesteps N) to train on"
         )
+    return left
+
+
+def _evaluation(eval_env: VecEnv, frequency: int, n_episodes: int, n_envs: int, run_dir: Path) -> EvalCallback:
+    return EvalCallback(
+        eval_env,
+        eval_freq=max(frequency // n_envs, 1),
+        n_eval_episodes=n_episodes,
+        log_path=str(run_dir / "eval"),
+        best_model_save_path=None,
+        deterministic=True,
+        verbose=0,
+    )
+
+
+def load_model(run: Run, env: VecEnv | None = None, device: str = "cpu") -> BaseAlgorithm:
+    """The run's SB3 model on torch ``device``; with ``env``, checked to have the observation space it was
+    trained on (and attached to it, to train on).
+
+    A ``model.zip`` that SB3 cannot read is a :class:`RunError` naming it. The
+    file is a pickle: load runs from trusted sources only.
+    """
+    path = run.path / MODEL_FILE
+    try:
+        model = ALGORITHMS[run.info.algo].load(path, device=device)
+    except Exception as error:  # SB3 raises whatever unpickling or torch.load hit on a damaged file
+        raise RunError(f"{path} cannot be loaded as a {run.info.algo} model: {type(error).__name__}: {error}") from None
+    if env is not None:
+        if model.observation_space != env.observation_space:
+            raise RunError(
+                f"{run.path}: the model was trained on observations {model.observation_space}, but its saved "
+                f"encoder config gives {env.observation_space}; the run directory does not match its model"
+            )
+        model.set_env(env)
     return model

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Short runs of kinds the shared fixture is not: an MLP (``--ann``) PPO run and a spiking SAC run."""
+    from spikegym.rl.training import train
+
+    root = tmp_path_factory.mktemp("small_runs")
+    quiet = {"runs_dir": root, "progress": False, "eval_freq": 10**6, "n_eval_episodes": 1}
+    ann, _ = train("CartPole-v1", "ppo", timesteps=256, ann=True, **quiet)
+    sac, _ = train("Pendulum-v1", "sac", timesteps=64, **quiet)
+    return {"ann": ann, "sac": sac}
+
+
+def _refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    from spikegym.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
 
 
 @pytest.mark.parametrize(
@@ -21,12 +48,133 @@ import torch
             "torch sees no CUDA device",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is there"),
         ),
+        (["train", "CartPole-v1", "--seed", "-1"], "--seed must be an integer in [0, "),
+        (["train", "CartPole-v1", "--seed", str(2**32)], "--seed must be an integer in [0, "),
+        (["train", "CartPole-v1", "--timesteps", "0"], "--timesteps must be an integer in [1, "),
+        (["train", "CartPole-v1", "--timesteps", "-5"], "--timesteps must be an integer in [1, "),
+        (["train", "CartPole-v1", "--timesteps", str(10**20)], "--timesteps must be an integer in [1, "),
+        (["train", "CartPole-v1", "--eval-freq", "0"], "--eval-freq must be an integer >= 1, got 0"),
+        (["train", "CartPole-v1", "--eval-episodes", "0"], "--eval-episodes must be an integer >= 1, got 0"),
+        (["train", "CartPole-v1", "--save-freq", "0"], "--save-freq must be an integer >= 1, got 0"),
+        (["train", "CartPole-v1", "--save-freq", "-512"], "--save-freq must be an integer >= 1, got -512"),
+        (["train", "CartPole-v1", "--continue", "/nonexistent/run"], "--continue: /nonexistent/run is not a dir"),
+        (["replay", "/nonexistent/run", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["replay", "/nonexistent/run", "--seed", "-1"], "--seed must be an integer in [0, "),
+        (["replay", "/nonexistent/run", "--e-ac", "-1"], "--e-ac must be a finite energy >= 0 (pJ), got -1.0"),
+        (["replay", "/nonexistent/run", "--e-mac", "nan"], "--e-mac must be a finite energy >= 0 (pJ), got nan"),
     ],
 )
 def test_the_commands_refuse_bad_input(arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in _refused(arguments, capsys)
+
+
+def test_train_refuses_a_runs_dir_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    runs.write_text("a file the user keeps")
+    err = _refused(["train", "CartPole-v1", "--runs-dir", str(runs)], capsys)
+    assert f"--runs-dir '{runs}' exists and is not a directory" in err
+    assert runs.read_text() == "a file the user keeps"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["train", "Pendulum-v1", "--algo", "sac"],
+            "it is a CartPole-v1 ppo run; it cannot continue training Pendulum",
+        ),
+        (
+            ["train", "CartPole-v1", "--algo", "a2c"],
+            "it is a CartPole-v1 ppo run; it cannot continue training CartPole",
+        ),
+        (["train", "CartPole-v1", "--encoder", "sf"], "--continue keeps the encoder and policy"),
+        (["train", "CartPole-v1", "--ann"], "--continue keeps the encoder and policy"),
+        (["train", "CartPole-v1"], "the run trained its whole budget (2048 steps); give --timesteps N"),
+    ],
+)
+def test_continue_refuses_a_run_it_cannot_continue(
+    trained: tuple[Path, object], arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert message in _refused([*arguments, "--continue", str(trained[0])], capsys)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--video", "out.avi"], "--video must be a .gif or .mp4 path, got "),
+        (["--video", "out"], "--video must be a .gif or .mp4 path, got "),
+        (["--raster", "raster.xyz"], "--raster must be an image path ending in one of"),
+        (["--video", "EXISTING"], "exists; choose another path or delete it first"),
+        (["--raster", "EXISTING"], "exists; choose another path or delete it first"),
+    ],
+)
+def test_replay_refuses_outputs_it_cannot_write_before_any_work(
+    trained: tuple[Path, object],
+    tmp_path: Path,
+    options: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import spikegym.rl.replay
+
+    monkeypatch.setattr(spikegym.rl.replay, "make_replay_env", _no_work)
+    existing = tmp_path / "kept.gif"
+    existing.write_text("kept")
+    flag, name = options
+    path = existing if name == "EXISTING" else tmp_path / name
+    assert message in _refused(["replay", str(trained[0]), flag, str(path)], capsys)
+    assert existing.read_text() == "kept"
+
+
+def _no_work(*args: object, **kwargs: object) -> None:
+    raise AssertionError("replay started work before checking its arguments")
+
+
+def test_replay_refuses_a_raster_of_an_ann_run(
+    small_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spikegym.rl.replay
+
+    monkeypatch.setattr(spikegym.rl.replay, "make_replay_env", _no_work)
+    err = _refused(["replay", str(small_runs["ann"]), "--raster", str(tmp_path / "r.png")], capsys)
+    assert "is an ANN run on raw observations; it has no spikes to plot" in err
+    assert not (tmp_path / "r.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("ann", "NIR export needs a spiking policy; this is an ANN (MLP) run"),
+        ("sac", "NIR export supports the discrete-action algorithms ['a2c', 'dqn', 'ppo'], got 'sac'"),
+    ],
+)
+def test_export_refuses_what_nir_cannot_hold(
+    small_runs: dict[str, Path],
+    tmp_path: Path,
+    kind: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import spikegym.rl.training
+
+    monkeypatch.setattr(spikegym.rl.training, "load_model", _no_work)
+    assert message in _refused(["export", str(small_runs[kind]), "--nir", str(tmp_path / "p.nir")], capsys)
+    assert not (tmp_path / "p.nir").exists()
+
+
+def test_replay_refuses_an_edited_run_and_warns_loudly_when_allowed(
+    trained: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spikegym.cli.main import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main(arguments)
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    copy = tmp_path / "edited"
+    shutil.copytree(trained[0], copy)
+    config = yaml.safe_load((copy / "encoder.yaml").read_text())
+    config["params"]["sigma"] = [0.2] * len(config["params"]["sigma"])
+    (copy / "encoder.yaml").write_text(yaml.safe_dump(config))
+    err = _refused(["replay", str(copy), "--episodes", "1"], capsys)
+    assert f"{copy / 'encoder.yaml'} changed since the run was written" in err and "--allow-edited" in err
+    assert main(["replay", str(copy), "--episodes", "1", "--allow-edited"]) == 0
+    assert f"WARNING: {copy / 'encoder.yaml'} changed since the run was written" in capsys.readouterr().err
