@@ -71,5 +71,7 @@ def test_replay_refuses_a_config_that_does_not_match_the_model(trained: tuple[Pa
     data = yaml.safe_load((copy / "encoder.yaml").read_text())
     data["substeps"] = 4
     (copy / "encoder.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(RunError, match=r"encoder\.yaml changed since the run was written"):
+        load_run(copy)
     with pytest.raises(RunError, match="does not match its model"):
-        replay(load_run(copy), episodes=1)
+        replay(load_run(copy, allow_edited=True), episodes=1)
