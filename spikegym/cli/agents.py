@@ -48,8 +48,9 @@ def add_parsers(commands: Any) -> None:
         "--continue",
         dest="continue_from",
         metavar="RUN_DIR",
-        help="train on from this run's model, encoder config and recipe (same env and algo) into a new run "
-        "directory; --timesteps N more steps (default: what an interrupted run has left)",
+        help="train on from this run's model (or from one of its checkpoints/model_N_steps.zip), encoder config "
+        "and recipe (same env and algo) into a new run directory; --timesteps N more steps (default: what an "
+        "interrupted run has left)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
@@ -62,7 +63,9 @@ def add_parsers(commands: Any) -> None:
         description="Load RUN_DIR exactly as trained (its saved encoder config), evaluate it, and print the "
         "return, spike rates, synaptic operations and energy per decision next to the equivalent ANN.",
     )
-    replay.add_argument("run_dir", help="a run directory written by spikegym train")
+    replay.add_argument(
+        "run_dir", help="a run directory written by spikegym train, or one of its checkpoints/model_N_steps.zip"
+    )
     replay.add_argument("--episodes", type=int, default=20, help="episodes to evaluate (default 20)")
     replay.add_argument("--deterministic", action="store_true", help="deterministic actions")
     replay.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
@@ -156,6 +159,8 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
             save_freq=args.save_freq,
             continue_from=args.continue_from,
         )
+    except RunError as error:  # what only loading the run's model tells: e.g. a checkpoint with no steps left
+        parser.error(f"--continue: {error}" if args.continue_from else str(error))
     except KeyboardInterrupt:
         print("interrupted before training started: nothing was saved", file=sys.stderr)
         return 128 + signal.SIGINT
@@ -185,7 +190,7 @@ def _check_continue(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             f"--continue {args.continue_from}: it is a {info.env_id} {info.algo} run; "
             f"it cannot continue training {args.env_id} with --algo {args.algo}"
         )
-    if args.timesteps is None and (info.steps is None or info.steps >= info.n_timesteps):
+    if args.timesteps is None and run.checkpoint is None and (info.steps is None or info.steps >= info.n_timesteps):
         parser.error(
             f"--continue {args.continue_from}: the run trained its whole budget ({info.n_timesteps} steps); "
             "give --timesteps N to train N more"
@@ -240,6 +245,8 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     report = replay(run, args.episodes, args.deterministic, args.seed, energy, args.video, args.raster)
     info = run.info
     print(f"{info.env_id} {info.algo} ({info.policy}{', ' + info.encoder if info.encoder else ''}, seed {info.seed})")
+    if run.checkpoint is not None:
+        print(f"checkpoint: {run.checkpoint}")
     if run.interrupted:
         print(f"interrupted run: training stopped by {info.stop_signal} at step {info.steps} of {info.n_timesteps}")
     print(f"return over {args.episodes} episodes: {report.mean_return:.2f} +- {report.std_return:.2f}")

@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import logging
 import os
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
@@ -92,6 +93,12 @@ class Run:
     recipe: Recipe
     edited: tuple[str, ...] = ()
     verified: bool = True
+    checkpoint: Path | None = None
+
+    @property
+    def model_path(self) -> Path:
+        """The model file to load: ``model.zip``, or the checkpoint the run was loaded from."""
+        return self.checkpoint or self.path / MODEL_FILE
 
     @property
     def spiking(self) -> bool:
@@ -164,28 +171,49 @@ def load_run(path: str | Path, *, allow_edited: bool = False) -> Run:
     the run was written is refused unless ``allow_edited``, which loads it
     with a warning (and lists it in :attr:`Run.edited`). Runs written before
     checksums were recorded load with a warning (:attr:`Run.verified` false).
+    ``path`` may also be a checkpoint ``RUN_DIR/checkpoints/model_<steps>_steps.zip``:
+    the run with that model (which needs no ``model.zip``: a run killed outright keeps its checkpoints).
     """
-    run_dir = Path(path)
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir} is not a directory")
+    run_dir, checkpoint = _run_and_checkpoint(Path(path))
     if not (run_dir / RUN_FILE).is_file():
         raise RunError(f"{run_dir} is not a spikegym run directory: {RUN_FILE} is missing")
     info = _read_info(run_dir / RUN_FILE)
-    for required in (MODEL_FILE, RECIPE_FILE) + ((ENCODER_FILE,) if info.policy == "spiking" else ()):
+    model = () if checkpoint is not None else (MODEL_FILE,)
+    for required in model + (RECIPE_FILE,) + ((ENCODER_FILE,) if info.policy == "spiking" else ()):
         if not (run_dir / required).is_file():
             raise RunError(f"{run_dir} is incomplete: {required} is missing{_unfinished(run_dir, info, required)}")
-    edited = _check_files(run_dir, info, allow_edited)
-    _check_model_archive(run_dir / MODEL_FILE)
+    edited = _check_files(run_dir, info, allow_edited, model_required=checkpoint is None)
+    _check_model_archive(checkpoint or run_dir / MODEL_FILE)
     recipe = _read_recipe(run_dir / RECIPE_FILE, info)
     config = _read_config(run_dir / ENCODER_FILE, info) if info.policy == "spiking" else None
-    return Run(run_dir, info, config, recipe, edited, verified=bool(info.checksums))
+    return Run(run_dir, info, config, recipe, edited, verified=bool(info.checksums), checkpoint=checkpoint)
+
+
+def _run_and_checkpoint(path: Path) -> tuple[Path, Path | None]:
+    if path.is_dir():
+        return path, None
+    if path.is_file() and path.suffix == ".zip" and path.parent.name == CHECKPOINT_DIR:
+        return path.parent.parent, path
+    if path.is_file():
+        raise RunError(f"{path} is neither a run directory nor a checkpoint in a run's {CHECKPOINT_DIR}/")
+    raise RunError(f"{path} is not a directory")
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """A run's checkpoints, fewest steps first."""
+
+    def steps(path: Path) -> int:
+        found = re.search(r"_(\d+)_steps\.zip$", path.name)
+        return int(found.group(1)) if found else -1
+
+    return sorted((run_dir / CHECKPOINT_DIR).glob("*.zip"), key=steps)
 
 
 def _unfinished(run_dir: Path, info: RunInfo, missing: str) -> str:
     if missing != MODEL_FILE or info.status != "training":
         return ""
-    checkpoints = sorted((run_dir / CHECKPOINT_DIR).glob("*.zip"), key=lambda p: p.stat().st_mtime)
-    hint = f"; its latest checkpoint is {checkpoints[-1]}" if checkpoints else ""
+    saved = checkpoints(run_dir)
+    hint = f"; its latest checkpoint {saved[-1]} can be replayed or continued" if saved else ""
     return f" (run.yaml says training never finished: the process was killed or is still running{hint})"
 
 
@@ -264,7 +292,7 @@ _INFO_CHECKS: dict[str, Any] = {
 """Per ``run.yaml`` key: a check returning what was expected, or ``None`` when the value is fine."""
 
 
-def _check_files(run_dir: Path, info: RunInfo, allow_edited: bool) -> tuple[str, ...]:
+def _check_files(run_dir: Path, info: RunInfo, allow_edited: bool, model_required: bool) -> tuple[str, ...]:
     if not info.checksums:
         logger.warning(
             "%s was written before spikegym recorded checksums of its files: they cannot be verified "
@@ -275,11 +303,14 @@ def _check_files(run_dir: Path, info: RunInfo, allow_edited: bool) -> tuple[str,
     edited = []
     for name, recorded in info.checksums.items():
         target = run_dir / name
+        if name == MODEL_FILE and not model_required:
+            continue
         if not target.is_file():
             raise RunError(f"{run_dir} is incomplete: {name} is missing (run.yaml records its checksum)")
         if sha256(target) != recorded:
             edited.append(name)
-    for name in (MODEL_FILE, RECIPE_FILE) + ((ENCODER_FILE,) if info.policy == "spiking" else ()):
+    model = (MODEL_FILE,) if model_required else ()
+    for name in model + (RECIPE_FILE,) + ((ENCODER_FILE,) if info.policy == "spiking" else ()):
         if name not in info.checksums:
             raise RunError(f"{run_dir / RUN_FILE} is malformed: it records no checksum of {name}")
     if edited and not allow_edited:

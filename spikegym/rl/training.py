@@ -321,7 +321,9 @@ def train(
             created,
             command,
             status="training",
-            continued_from=None if setup.previous is None else str(setup.previous.path.resolve()),
+            continued_from=None
+            if setup.previous is None
+            else str((setup.previous.checkpoint or setup.previous.path).resolve()),
         )
         info = write_run(run_dir, info, setup.config, setup.recipe)
         model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
@@ -376,7 +378,7 @@ def _budget(setup: _Setup, model: BaseAlgorithm, timesteps: int | None) -> int:
         return setup.recipe.n_timesteps
     left = setup.previous.info.n_timesteps - model.num_timesteps
     if left < 1:
-        raise ValueError(
+        raise RunError(
             f"{setup.previous.path} trained its whole budget ({model.num_timesteps} of "
             f"{setup.previous.info.n_timesteps} steps); give timesteps (--timesteps N) to train on"
         )
@@ -402,7 +404,7 @@ def load_model(run: Run, env: VecEnv | None = None, device: str = "cpu") -> Base
     A ``model.zip`` that SB3 cannot read is a :class:`RunError` naming it. The
     file is a pickle: load runs from trusted sources only.
     """
-    path = run.path / MODEL_FILE
+    path = run.model_path
     try:
         model = ALGORITHMS[run.info.algo].load(path, device=device)
     except Exception as error:  # SB3 raises whatever unpickling or torch.load hit on a damaged file

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from spikegym.cli.main import main
-from spikegym.rl.runs import MODEL_FILE, RUN_FILE, load_run, sha256
+from spikegym.rl.runs import MODEL_FILE, RunError, checkpoints, load_run, sha256
 
 
 def _train_until_a_checkpoint(runs_dir: Path) -> subprocess.Popen:
@@ -60,4 +60,22 @@ def test_a_signal_saves_the_model_and_the_run_replays_and_continues(
     assert info.continued_from == str(run_dir.resolve()) and info.status == "complete"
     assert info.steps >= run.info.steps + 256 and info.seed == run.info.seed
     assert {path.name: sha256(path) for path in run_dir.iterdir() if path.is_file()} == before
-    assert "continued from" not in (run_dir / RUN_FILE).read_text()
+
+
+def test_a_run_killed_outright_replays_and_continues_from_its_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process = _train_until_a_checkpoint(tmp_path / "runs")
+    process.kill()
+    process.communicate(timeout=60)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    with pytest.raises(RunError, match=r"model\.zip is missing \(run\.yaml says training never finished.*checkpoint"):
+        load_run(run_dir)
+    checkpoint = checkpoints(run_dir)[-1]
+    assert main(["replay", str(checkpoint), "--episodes", "1"]) == 0
+    assert f"checkpoint: {checkpoint}" in capsys.readouterr().out
+    more = ["--timesteps", "256", "--runs-dir", str(tmp_path / "more"), "--no-progress", "--eval-episodes", "1"]
+    assert main(["train", "CartPole-v1", "--continue", str(checkpoint), *more]) == 0
+    (continued,) = (tmp_path / "more").iterdir()
+    info = load_run(continued).info
+    assert info.continued_from == str(checkpoint.resolve()) and info.steps >= 512 + 256
