@@ -3,6 +3,7 @@ value sets, shapes, dtypes, and the pitfalls of existing encoder code."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,21 +42,13 @@ def mode_params(name: str, poisson: bool, seed: int) -> dict[str, object]:
     return {"mode": "poisson" if poisson else "deterministic", "seed": seed} if name in ("rate", "population") else {}
 
 
-def encode_in_chunks(enc: SpikeEncoder, signal: torch.Tensor, chunks: list[int]) -> tuple[torch.Tensor, Any]:
-    """The spikes of ``signal`` encoded chunk by chunk, and the last state."""
+def in_chunks(call: Callable, values: torch.Tensor, chunks: list[int]) -> tuple[torch.Tensor, Any]:
+    """``call`` (an encoder's ``encode`` or ``decode``) over ``values`` chunk by chunk, passing the state along;
+    the joined outputs and the last state."""
     state, parts = None, []
-    for chunk in torch.split(signal, chunks):
-        spikes, state = enc.encode(chunk, state)
-        parts.append(spikes)
-    return torch.cat(parts), state
-
-
-def decode_in_chunks(enc: SpikeEncoder, spikes: torch.Tensor, chunks: list[int]) -> tuple[torch.Tensor, Any]:
-    """The values decoded from ``spikes`` chunk by chunk, and the last state."""
-    state, parts = None, []
-    for chunk in torch.split(spikes, chunks):
-        values, state = enc.decode(chunk, state)
-        parts.append(values)
+    for chunk in torch.split(values, chunks):
+        output, state = call(chunk, state)
+        parts.append(output)
     return torch.cat(parts), state
 
 
@@ -116,10 +109,10 @@ def test_chunked_encoding_and_decoding_equal_whole(
     chunks = split_points(sizes, n_steps)
 
     whole = enc.encode(signal)
-    assert_same(encode_in_chunks(enc, signal, chunks), whole)
+    assert_same(in_chunks(enc.encode, signal, chunks), whole)
     decoded = enc.decode(whole[0])
     assert decoded[0].dtype == module_dtype
-    assert_same(decode_in_chunks(enc, whole[0], chunks), decoded)
+    assert_same(in_chunks(enc.decode, whole[0], chunks), decoded)
 
 
 LONG_STREAM = 20_000
@@ -151,9 +144,9 @@ def test_a_long_stream_encodes_and_decodes_the_same_in_any_chunks(
     chunks = cycled_chunks(pattern, LONG_STREAM)
 
     whole = enc.encode(signal)
-    assert_same(encode_in_chunks(enc, signal, chunks), whole)
+    assert_same(in_chunks(enc.encode, signal, chunks), whole)
     decoded = enc.decode(whole[0])
-    assert_same(decode_in_chunks(enc, whole[0], chunks), decoded)
+    assert_same(in_chunks(enc.decode, whole[0], chunks), decoded)
 
 
 @pytest.mark.parametrize("module_dtype", DTYPES)
@@ -163,7 +156,7 @@ def test_population_code_of_a_long_held_stream_is_chunk_invariant(module_dtype: 
     enc = make("population", 4, n_bins=8, low=-2.0, high=3.0).to(module_dtype)
     signal = torch.tensor(bounded_walk(20_000 * 8, 4, 8, seed=0), dtype=module_dtype)
     whole, _ = enc.encode(signal)
-    chunked, _ = encode_in_chunks(enc, signal, [8] * 20_000)
+    chunked, _ = in_chunks(enc.encode, signal, [8] * 20_000)
     assert int((chunked != whole).sum()) == 0
 
     state, low, high = enc.stream_state(), enc.low.numpy(), enc.high.numpy()
