@@ -49,6 +49,7 @@ COLUMNS = [
     "env", "algo", "policy", "seed", "steps", "final_return", "final_return_std", "wall_s", "steps_per_s",
     "input_spike_rate", "synaptic_ops", "macs", "energy_nj", "run_dir",
 ]  # fmt: skip
+POLICIES = ("spiking", "spiking-nir", "mlp")
 QUICK_ENVS = ("CartPole-v1", "Pendulum-v1")
 QUICK_STEPS = 1000
 
@@ -66,7 +67,14 @@ def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Pa
     algo = ALGORITHM[env_id]
     start = time.perf_counter()
     run_dir, model = train(
-        env_id, algo, timesteps=steps, seed=seed, ann=policy == "mlp", runs_dir=runs_dir, progress=False
+        env_id,
+        algo,
+        timesteps=steps,
+        seed=seed,
+        ann=policy == "mlp",
+        nir_exact=policy == "spiking-nir",
+        runs_dir=runs_dir,
+        progress=False,
     )
     wall = time.perf_counter() - start
     report = replay(load_run(run_dir), episodes=episodes, deterministic=True, seed=seed + 1000)
@@ -202,6 +210,31 @@ def summary(csv_path: Path) -> list[dict]:
     return table
 
 
+def nir_summary(csv_path: Path) -> list[dict]:
+    """Per env with NIR-exact rows: its return against the recipe's spiking layers (mean ± std over seeds),
+    and whether it is within 5%; printed as a table and returned as rows."""
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    table = []
+    for env_id in ALGORITHM:
+        runs = {p: [float(r["final_return"]) for r in rows if r["env"] == env_id and r["policy"] == p]
+                for p in ("spiking", "spiking-nir")}  # fmt: skip
+        if not runs["spiking"] or not runs["spiking-nir"]:
+            continue
+        today, exact = np.array(runs["spiking"]), np.array(runs["spiking-nir"])
+        within = exact.mean() >= today.mean() - 0.05 * abs(today.mean())
+        table.append({"env": env_id, "algo": ALGORITHM[env_id], "seeds": f"{len(today)}/{len(exact)}",
+                      "spiking": f"{today.mean():.1f} ± {today.std():.1f}",
+                      "spiking_nir": f"{exact.mean():.1f} ± {exact.std():.1f}", "within_5%": within})  # fmt: skip
+    if table:
+        print("\n| env | algo | seeds (spiking/NIR-exact) | spiking return | NIR-exact return | within 5% |")
+        print("|---|---|---|---|---|---|")
+        for row in table:
+            print(f"| {row['env']} | {row['algo']} | {row['seeds']} | {row['spiking']} | {row['spiking_nir']} | "
+                  f"{'yes' if row['within_5%'] else 'no'} |")  # fmt: skip
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=list(ALGORITHM), choices=list(ALGORITHM))
@@ -215,6 +248,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
     parser.add_argument("--results", default="results", help="output folder (default results/)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ENVS}, 1 seed, {QUICK_STEPS} steps")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=["spiking", "mlp"],
+        choices=POLICIES,
+        help="spiking (the recipe's layers), spiking-nir (the same, NIR-exact: spikegym train --nir-exact) "
+        "and mlp (default: spiking mlp)",
+    )
     args = parser.parse_args()
     envs, seeds, steps, episodes = args.envs, args.seeds, args.timesteps, args.episodes
     if args.quick:
@@ -228,7 +269,7 @@ def main() -> None:
     for env_id in envs:
         load_recipe(ALGORITHM[env_id], env_id)
         for seed in seed_list:
-            for policy in ("spiking", "mlp"):
+            for policy in args.policies:
                 if (env_id, policy, seed) in done:
                     print(f"{env_id} {policy} seed {seed}: done, skipped")
                     continue
@@ -237,6 +278,7 @@ def main() -> None:
                 print(f"{env_id} {policy} seed {seed}: return {row['final_return']} in {row['wall_s']} s")
     learning_curves(csv_path, results / "learning_curves.png")
     summary(csv_path)
+    nir_summary(csv_path)
     print(f"\nwrote {csv_path} and {results / 'learning_curves.png'}")
 
 

@@ -52,6 +52,12 @@ def add_parsers(commands: Any) -> None:
         "and recipe (same env and algo) into a new run directory; --timesteps N more steps (default: what an "
         "interrupted run has left)",
     )
+    train.add_argument(
+        "--nir-exact",
+        action="store_true",
+        help="spiking layers whose dynamics are NIR primitives (reset to zero, spike-count read-out), so that "
+        "the NIR export runs as trained in snntorch, norse and on chips",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
         "--device", default="cpu", help="torch device of the networks: cpu (default), cuda, cuda:N or auto"
@@ -119,7 +125,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
 
     Returns 0, or ``128 + signal number`` when SIGINT (130) or SIGTERM (143) interrupted training.
     """
-    from spikegym.rl.training import check_train_arguments, train
+    from spikegym.rl.training import LEARNABLE, check_train_arguments, train
 
     try:
         gym.spec(args.env_id)
@@ -137,6 +143,9 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
         parser.error(str(error))
     if args.ann and args.encoder:
         parser.error("--ann trains on raw observations; it takes no --encoder")
+    if args.nir_exact and (args.ann or args.encoder == LEARNABLE or args.continue_from is not None):
+        parser.error("--nir-exact trains new spiking layers on spike observations; it takes no --ann, "
+                     f"--encoder {LEARNABLE} or --continue")  # fmt: skip
     if args.continue_from is not None:
         _check_continue(args, parser)
     elif not args.ann:
@@ -158,6 +167,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
             device=args.device,
             save_freq=args.save_freq,
             continue_from=args.continue_from,
+            nir_exact=args.nir_exact,
         )
     except RunError as error:  # what only loading the run's model tells: e.g. a checkpoint with no steps left
         parser.error(f"--continue: {error}" if args.continue_from else str(error))

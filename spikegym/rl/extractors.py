@@ -33,6 +33,11 @@ from torch import nn
 
 Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
 READOUTS: tuple[str, ...] = ("membrane_mean", "last_membrane", "spike_count")
+Reset = Literal["subtract", "zero"]
+RESETS: tuple[str, ...] = ("subtract", "zero")
+NIR_EXACT: dict[str, str] = {"reset": "zero", "readout": "spike_count"}
+"""The extractor options whose dynamics are NIR primitives: ``LIF`` neurons that reset to zero in the step
+they fire, and a spike-count read-out, which the action head turns into the sum of its per-sub-step outputs."""
 
 
 def _fast_sigmoid_derivative(shifted: torch.Tensor, slope: float) -> torch.Tensor:
@@ -176,21 +181,34 @@ class LearnablePopulationEncoder(nn.Module):
 def leaky_layer(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``neuron``'s dynamics over input currents ``(B, T, N)`` from a zero membrane.
 
-    The same update as calling ``snn.Leaky`` step by step (reset by
-    subtraction, delayed: the reset of step ``t`` is the detached spike of
-    step ``t - 1``), with its ``beta``, ``threshold`` and surrogate, fused into
-    one loop that keeps no state in the module. Without gradients the spike is
-    a plain comparison. Returns spikes and membranes, both ``(B, T, N)``.
+    The same update as calling ``snn.Leaky`` step by step, with its ``beta``,
+    ``threshold``, surrogate and reset, fused into one loop that keeps no state
+    in the module: reset by subtraction, delayed (snntorch's default: the
+    reset of step ``t`` is the detached spike of step ``t - 1``), or to zero in
+    the step the neuron fires (``reset_mechanism="zero", reset_delay=False``:
+    NIR's ``LIF``/``IF``). Without gradients the spike is a plain comparison.
+    Returns spikes and membranes (after any reset), both ``(B, T, N)``.
     """
     beta = neuron.beta.clamp(0, 1)
     threshold = neuron.threshold
     fire = neuron.spike_grad if torch.is_grad_enabled() else (lambda shifted: (shifted > 0).to(current.dtype))
+    to_zero = neuron.reset_mechanism == "zero"
+    if (to_zero and neuron.reset_delay) or neuron.reset_mechanism not in ("subtract", "zero"):
+        raise ValueError(
+            f"leaky_layer runs snn.Leaky with reset 'subtract' (delayed) or 'zero' (reset_delay=False), got "
+            f"reset_mechanism={neuron.reset_mechanism!r}, reset_delay={neuron.reset_delay}"
+        )
     membrane = torch.zeros_like(current[:, 0])
     spike = torch.zeros_like(membrane)
     spikes, membranes = [], []
     for t in range(current.shape[1]):
-        membrane = beta * membrane + current[:, t] - spike.detach() * threshold
-        spike = fire(membrane - threshold)
+        if to_zero:
+            membrane = beta * membrane + current[:, t]
+            spike = fire(membrane - threshold)
+            membrane = membrane - spike * membrane
+        else:
+            membrane = beta * membrane + current[:, t] - spike.detach() * threshold
+            spike = fire(membrane - threshold)
         spikes.append(spike)
         membranes.append(membrane)
     return torch.stack(spikes, dim=1), torch.stack(membranes, dim=1)
@@ -209,6 +227,10 @@ class SpikingExtractor(BaseFeaturesExtractor):
     :param slope: the surrogate's slope (``None``: snntorch's default).
     :param readout: ``membrane_mean`` (the last layer's membrane averaged over ``T``),
         ``last_membrane`` or ``spike_count`` (its spikes per sub-step).
+    :param reset: ``subtract`` (snntorch's default: the threshold is subtracted one sub-step after a
+        spike) or ``zero`` (the membrane is set to 0 in the sub-step it fires, as NIR's ``LIF`` does).
+        With ``reset="zero", readout="spike_count"`` (:data:`NIR_EXACT`) the policy is NIR primitives
+        only, and its NIR export runs as trained in other tools.
     :param n_bins: population neurons per feature of a ``Box`` observation.
     :param steps: sub-steps ``T`` of the learnable encoder for a ``Box`` observation.
 
@@ -229,9 +251,14 @@ class SpikingExtractor(BaseFeaturesExtractor):
         readout: Readout = "membrane_mean",
         n_bins: int = 10,
         steps: int = 8,
+        reset: Reset = "subtract",
     ) -> None:
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {list(RESETS)}, got {reset!r}")
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {threshold!r}")
         if not hidden or any(int(size) < 1 for size in hidden):
             raise ValueError(f"hidden must hold at least one layer size >= 1, got {hidden!r}")
         if not 0.0 < beta <= 1.0:
@@ -251,13 +278,23 @@ class SpikingExtractor(BaseFeaturesExtractor):
         sizes = [n_inputs, *(int(size) for size in hidden)]
         self.layers = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
         grad = spike_surrogate(surrogate, slope)
-        self.neurons = nn.ModuleList(snn.Leaky(beta=beta, threshold=threshold, spike_grad=grad) for _ in hidden)
+        delayed = reset != "zero"
+        self.neurons = nn.ModuleList(
+            snn.Leaky(beta=beta, threshold=threshold, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
+            for _ in hidden
+        )
         self.readout = readout
+        self.reset = reset
         self.record = False
         """When set, :attr:`last_spikes` keeps each layer's spikes ``(B, T, N)`` of the last forward."""
         self.last_spikes: list[torch.Tensor] = []
         self.last_input = torch.empty(0)
         """When recording, the spikes entering the first layer ``(B, T, C)`` (from the encoder if learnable)."""
+
+    @property
+    def nir_exact(self) -> bool:
+        """Whether every part of the dynamics is an NIR primitive (:data:`NIR_EXACT`, no learnable encoder)."""
+        return self.reset == "zero" and self.readout == "spike_count" and self.encoder is None
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         """Features ``(B, hidden[-1])`` for observations ``(B, T, C)`` (or ``(B, F)`` scaled values)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import inspect
 import logging
@@ -32,7 +33,7 @@ from spikegym.envs.bounds import resolve_bounds
 from spikegym.envs.configs import EncoderConfig, is_config_path, load_config
 from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
-from spikegym.rl.extractors import SpikingExtractor
+from spikegym.rl.extractors import NIR_EXACT, SpikingExtractor
 from spikegym.rl.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingSACPolicy, SpikingTD3Policy
 from spikegym.rl.recipes import CRITICS, Recipe, load_recipe
 from spikegym.rl.runs import (
@@ -243,12 +244,21 @@ class _Setup:
         return "mlp" if self.config is None else (LEARNABLE if self.learnable else self.config.encoder)
 
 
-def _setup(env_id: str, algo: str, seed: int | None, encoder: str | None, ann: bool, continue_from: Any) -> _Setup:
+def _setup(
+    env_id: str, algo: str, seed: int | None, encoder: str | None, ann: bool, nir_exact: bool, continue_from: Any
+) -> _Setup:
+    if nir_exact and (ann or encoder == LEARNABLE):
+        raise ValueError("nir_exact trains spiking layers on spike observations; it takes no ann or learnable encoder")
     if continue_from is None:
         config = None if ann else resolve_encoder(env_id, encoder)
-        return _Setup(load_recipe(algo, env_id), config, encoder == LEARNABLE, 0 if seed is None else seed)
-    if encoder is not None or ann:
-        raise ValueError("a continued run keeps the encoder and policy of the run it continues; give no encoder or ann")
+        recipe = load_recipe(algo, env_id)
+        if nir_exact:
+            recipe = dataclasses.replace(recipe, spiking={**recipe.spiking, **NIR_EXACT})
+        return _Setup(recipe, config, encoder == LEARNABLE, 0 if seed is None else seed)
+    if encoder is not None or ann or nir_exact:
+        raise ValueError(
+            "a continued run keeps the encoder and policy of the run it continues; give no encoder, ann or nir_exact"
+        )
     previous = load_run(continue_from)
     if (previous.info.env_id, previous.info.algo) != (env_id, algo):
         raise RunError(
@@ -276,6 +286,7 @@ def train(
     device: str = "cpu",
     save_freq: int | None = None,
     continue_from: str | Path | None = None,
+    nir_exact: bool = False,
 ) -> tuple[Path, BaseAlgorithm]:
     """Train ``algo`` on ``env_id`` with its recipe into a new run directory; returns it and the model.
 
@@ -297,12 +308,15 @@ def train(
     and the signal. ``continue_from`` (a run directory of the same env and
     algorithm) loads that run's model, encoder config and recipe and trains
     ``timesteps`` more steps (default: what is left of an interrupted run's
-    budget) into a new run directory; the old one is only read.
+    budget) into a new run directory; the old one is only read. ``nir_exact``
+    trains the spiking layers with :data:`~spikegym.rl.extractors.NIR_EXACT`
+    (reset to zero, spike-count read-out), recorded in the run's recipe, so
+    that the NIR export runs as trained in other NIR tools.
     """
     check_train_arguments(timesteps, seed, eval_freq, n_eval_episodes, save_freq, runs_dir)
     stopper = StopOnSignal()
     with stop_on_signals(stopper):
-        setup = _setup(env_id, algo, seed, encoder, ann, continue_from)
+        setup = _setup(env_id, algo, seed, encoder, ann, nir_exact, continue_from)
         set_random_seed(setup.seed)
         env = make_env(env_id, setup.recipe.n_envs, setup.seed, setup.config, setup.learnable)
         eval_env = make_env(env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import pytest
 import torch
@@ -9,11 +11,13 @@ import torch
 from spikegym.rl.extractors import LearnablePopulationEncoder, SpikingExtractor, leaky_layer, spike_surrogate
 
 
-def test_the_fused_layer_equals_snntorch_leaky_stepping() -> None:
+@pytest.mark.parametrize(("reset", "delayed"), [("subtract", True), ("zero", False)])
+def test_the_fused_layer_equals_snntorch_leaky_stepping(reset: str, delayed: bool) -> None:
     import snntorch as snn
 
     torch.manual_seed(0)
-    neuron = snn.Leaky(beta=0.8, threshold=1.0, spike_grad=spike_surrogate("atan", 2.0))
+    grad = spike_surrogate("atan", 2.0)
+    neuron = snn.Leaky(beta=0.8, threshold=1.0, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
     current = (torch.randn(3, 8, 5) * 1.5).requires_grad_()
     spikes, membranes = leaky_layer(neuron, current)
     membrane, stepped, trace = torch.zeros(3, 5), [], []
@@ -79,3 +83,25 @@ def test_the_extractor_gives_the_same_features_and_gradients_on_cuda() -> None:
     torch.testing.assert_close(gpu_features.cpu(), features, rtol=1e-4, atol=1e-5)
     for grad, param in zip(grads, gpu.parameters(), strict=True):
         torch.testing.assert_close(param.grad.cpu(), grad, rtol=1e-3, atol=1e-5)
+
+
+def test_the_zero_reset_sets_the_membrane_to_zero_in_the_step_it_fires() -> None:
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((4, 1)), hidden=(1,), beta=0.5, reset="zero")
+    neuron = extractor.neurons[0]
+    spikes, membranes = leaky_layer(neuron, torch.tensor([[[0.6], [0.8], [0.3], [1.2]]]))
+    assert spikes[0, :, 0].tolist() == [0.0, 1.0, 0.0, 1.0]  # 0.6; 0.3 + 0.8 = 1.1 fires; 0.3; 0.15 + 1.2 fires
+    assert membranes[0, :, 0].tolist() == pytest.approx([0.6, 0.0, 0.3, 0.0])
+    assert extractor.nir_exact is False
+    assert SpikingExtractor(gym.spaces.MultiBinary((4, 1)), reset="zero", readout="spike_count").nir_exact
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reset": "none"}, "reset must be one of ['subtract', 'zero'], got 'none'"),
+        ({"threshold": 0.0}, "threshold must be > 0, got 0.0"),
+    ],
+)
+def test_bad_reset_and_threshold_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SpikingExtractor(gym.spaces.MultiBinary((4, 2)), **kwargs)
