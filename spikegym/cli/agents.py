@@ -87,10 +87,29 @@ def add_parsers(commands: Any) -> None:
     )
 
     export = commands.add_parser(
-        "export", help="write a run's spiking policy in the Neuromorphic Intermediate Representation (NIR)"
+        "export",
+        help="write a run's spiking policy in the Neuromorphic Intermediate Representation (NIR)",
+        description="Write RUN_DIR's acting network as a NIR graph that other tools (snntorch, norse, chips) run as "
+        "trained: a NIR-exact spiking policy (spikegym train --nir-exact) of PPO, A2C or DQN, or the actor of SAC "
+        "or TD3. --check runs recorded observations through each NIR reader and prints its agreement.",
     )
-    export.add_argument("run_dir", help="a run directory written by spikegym train")
+    export.add_argument("run_dir", help="a run directory written by spikegym train --nir-exact")
     export.add_argument("--nir", required=True, help="the .nir file to write (never overwritten)")
+    export.add_argument(
+        "--check",
+        action="store_true",
+        help="run recorded observations of the run's env through spikegym's, snntorch's and norse's NIR readers "
+        "and the trained model, and print the agreement per reader (exit 1 if an installed reader agrees on "
+        "fewer than 99%%)",
+    )
+    export.add_argument("--check-steps", type=int, default=300, help="observations --check records (default 300)")
+    export.add_argument("--seed", type=int, default=0, help="seed of --check's recording (default 0)")
+    export.add_argument(
+        "--if-as-lif",
+        action="store_true",
+        help="write layers with beta = 1 as a LIF with a 2^30 dt time constant (a leak below float32's "
+        "resolution) instead of NIR's IF, which snntorch 1.0's reader cannot run",
+    )
 
 
 def _check_device(device: str, parser: argparse.ArgumentParser) -> None:
@@ -294,18 +313,54 @@ def _warn_about(run: Run) -> None:
 
 
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Write the run's policy as NIR; refuse to overwrite a file or to export what NIR cannot hold."""
+    """Write the run's policy as NIR (refusing to overwrite a file or to export what NIR cannot carry as trained);
+    with ``--check``, print each reader's agreement with the trained model. Returns 1 if a reader disagreed."""
     from spikegym.rl.export import ExportError, check_exportable, export_policy
+    from spikegym.rl.replay import make_replay_env
     from spikegym.rl.training import load_model
 
     target = Path(args.nir)
     if target.exists():
         parser.error(f"{target} exists; choose another path or delete it first")
+    if args.check_steps < 1:
+        parser.error(f"--check-steps must be an integer >= 1, got {args.check_steps}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be an integer in [0, {2**32 - 1}], got {args.seed}")
     try:
         run = load_run(args.run_dir)
-        check_exportable(run.info.algo, run.info.encoder)
-        graph = export_policy(load_model(run), target)
+        check_exportable(run.info.algo, run.info.encoder, run.recipe)
+        model = load_model(run)
+        env = make_replay_env(run)
+        info = {"env_id": run.info.env_id, "encoder": str(run.info.encoder), "run": str(run.path)}
+        channels = env.get_wrapper_attr("gym_encoder").channel_names
+        graph = export_policy(model, target, "lif" if args.if_as_lif else "if", channels, info)
     except (RunError, ExportError) as error:
         parser.error(str(error))
+    meta = graph.metadata
     print(f"wrote {target}: {len(graph.nodes)} NIR nodes ({', '.join(graph.nodes)})")
+    print(f"run it for {meta['substeps']} sub-steps per observation at dt = {meta['dt']}, from zero state")
+    print(f"action: {meta['action']}")
+    if not args.check:
+        return 0
+    return _check_readers(model, env, graph, args)
+
+
+def _check_readers(model: Any, env: gym.Env, graph: Any, args: argparse.Namespace) -> int:
+    from spikegym.rl.export import AGREEMENT, actor_of, compare, describe, record_observations
+
+    observations = record_observations(model, env, args.check_steps, args.seed)
+    results = compare(actor_of(model), graph, observations)
+    env_id = env.spec.id if env.spec else "the env"
+    print(f"check: {len(observations)} recorded observations of {env_id} (seed {args.seed}), each run from zero state")
+    for result in results:
+        print(f"  {describe(result)}")
+    failed = [r for r in results if r.problem is None and not r.ok] + [
+        r for r in results if r.problem is not None and r.problem.startswith("failed")
+    ]
+    if any(r.reader == "snntorch" and r.problem and "r != 1" in r.problem for r in results):
+        print("  snntorch 1.0 reads NIR's IF as a leaky neuron; export with --if-as-lif for snntorch")
+    if failed:
+        names = ", ".join(r.reader for r in failed)
+        print(f"check failed: {names} did not run the graph as trained (needed: {AGREEMENT:.0%} of actions)")
+        return 1
     return 0

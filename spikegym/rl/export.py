@@ -436,12 +436,12 @@ def _load_snntorch(graph: nir.NIRGraph) -> Runner:
 
 
 def _load_norse(graph: nir.NIRGraph) -> Runner:
-    try:
-        import norse.torch as norse
-    except ImportError as error:
-        raise ReaderMissing(f"norse is not installed: pip install --no-deps norse==1.1.0 ({error})") from None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # norse calls nirtorch.load, which nirtorch deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)  # norse uses torch.jit.script and nirtorch.load
+        try:
+            import norse.torch as norse
+        except ImportError as error:
+            raise ReaderMissing(f"norse is not installed: pip install --no-deps norse==1.1.0 ({error})") from None
         network = norse.from_nir(copy.deepcopy(graph), dt=float(graph.metadata.get("dt", DT)), ignore_warnings=True)
 
     def run(blocks: np.ndarray) -> np.ndarray:

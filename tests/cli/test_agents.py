@@ -19,7 +19,8 @@ def small_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     quiet = {"runs_dir": root, "progress": False, "eval_freq": 10**6, "n_eval_episodes": 1}
     ann, _ = train("CartPole-v1", "ppo", timesteps=256, ann=True, **quiet)
     sac, _ = train("Pendulum-v1", "sac", timesteps=64, **quiet)
-    return {"ann": ann, "sac": sac}
+    nir_exact, _ = train("CartPole-v1", "ppo", timesteps=256, nir_exact=True, **quiet)
+    return {"ann": ann, "sac": sac, "nir_exact": nir_exact}
 
 
 def _refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -146,9 +147,10 @@ def test_replay_refuses_a_raster_of_an_ann_run(
     ("kind", "message"),
     [
         ("ann", "NIR export needs a spiking policy; this is an ANN (MLP) run"),
-        ("sac", "NIR export supports the discrete-action algorithms ['a2c', 'dqn', 'ppo'], got 'sac'"),
+        ("sac", "which no NIR node expresses, so other tools would run it as something else; train with "
+         "`spikegym train ENV_ID --nir-exact`"),
     ],
-)
+)  # fmt: skip
 def test_export_refuses_what_nir_cannot_hold(
     small_runs: dict[str, Path],
     tmp_path: Path,
@@ -178,3 +180,63 @@ def test_replay_refuses_an_edited_run_and_warns_loudly_when_allowed(
     assert f"{copy / 'encoder.yaml'} changed since the run was written" in err and "--allow-edited" in err
     assert main(["replay", str(copy), "--episodes", "1", "--allow-edited"]) == 0
     assert f"WARNING: {copy / 'encoder.yaml'} changed since the run was written" in capsys.readouterr().err
+
+
+def test_export_check_prints_the_agreement_of_each_reader(
+    small_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+
+    target = tmp_path / "p.nir"
+    assert main(["export", str(small_runs["nir_exact"]), "--nir", str(target), "--check", "--check-steps", "50"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {target}: 7 NIR nodes (input, fc0, lif0, fc1, lif1, head, output)" in out
+    assert "action: argmax over the sum of the outputs of the T sub-steps" in out
+    for reader in ("spikegym", "snntorch", "norse"):
+        assert f"  {reader}: 50/50 actions as trained (100.0%)" in out or f"  {reader}: not installed" in out
+    assert "  spikegym: 50/50 actions as trained (100.0%)" in out
+
+
+def test_export_check_says_when_a_reader_is_not_installed(
+    small_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from spikegym.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "norse", None)
+    arguments = ["export", str(small_runs["nir_exact"]), "--nir", str(tmp_path / "p.nir"), "--check-steps", "20"]
+    assert main([*arguments, "--check"]) == 0
+    assert (
+        "  norse: not installed: norse is not installed: pip install --no-deps norse==1.1.0" in capsys.readouterr().out
+    )
+
+
+def test_export_check_fails_when_a_reader_disagrees(
+    small_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spikegym.rl.export
+    from spikegym.cli.main import main
+
+    def backwards(graph: object) -> object:
+        run = spikegym.rl.export._load_spikegym(graph)
+        return lambda blocks: -run(blocks)
+
+    monkeypatch.setitem(spikegym.rl.export.LOADERS, "spikegym", backwards)
+    arguments = ["export", str(small_runs["nir_exact"]), "--nir", str(tmp_path / "p.nir"), "--check-steps", "20"]
+    assert main([*arguments, "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "check failed: spikegym did not run the graph as trained (needed: 99% of actions)" in out
+    assert (tmp_path / "p.nir").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--check-steps", "0"], "--check-steps must be an integer >= 1, got 0"), (["--seed", "-1"], "--seed must be")],
+)
+def test_export_refuses_bad_check_options(
+    small_runs: dict[str, Path], tmp_path: Path, options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["export", str(small_runs["nir_exact"]), "--nir", str(tmp_path / "p.nir"), "--check", *options]
+    assert message in _refused(arguments, capsys)
+    assert not (tmp_path / "p.nir").exists()
