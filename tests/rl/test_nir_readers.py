@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,9 @@ READER_MODULES = {"snntorch": "nirtorch", "norse": "norse.torch"}
 def require(reader: str) -> None:
     """Skip (fail in CI) when ``reader`` cannot be imported."""
     try:
-        importlib.import_module(READER_MODULES[reader])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # norse uses torch.jit.script
+            importlib.import_module(READER_MODULES[reader])
     except ImportError as error:
         message = (
             f"the {reader} NIR reader is not installed ({error}); install norse with "
