@@ -319,9 +319,12 @@ def export_policy(
     Supports NIR-exact spiking policies (``spikegym train --nir-exact``) of PPO, A2C and DQN (Discrete
     actions) and the actors of SAC and TD3 (population heads included), with an affine head
     (``net_arch=[]`` / ``pi=[]``); anything else is an :class:`ExportError` naming what NIR cannot carry.
+    An existing file is never overwritten.
     """
-    graph = policy_graph(model, integrator, channels, info)
     target = Path(path)
+    if target.exists():
+        raise FileExistsError(f"{target} exists; choose another path or delete it first")
+    graph = policy_graph(model, integrator, channels, info)
     target.parent.mkdir(parents=True, exist_ok=True)
     nir.write(target, graph)
     return graph

@@ -184,3 +184,11 @@ def test_check_exportable_passes_a_nir_exact_recipe_and_a_population_head() -> N
     check_exportable("ppo", "population", dataclasses.replace(tiny_recipe("ppo", "CartPole-v1"), spiking=NIR_EXACT))
     with_population_head = dataclasses.replace(tiny_recipe("sac", "Pendulum-v1", 4), spiking={"reset": "zero"})
     check_exportable("sac", "population", with_population_head)
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    target = tmp_path / "policy.nir"
+    target.write_text("the user's file")
+    with pytest.raises(FileExistsError, match=r"policy\.nir exists"):
+        export_policy(small_model("ppo", "CartPole-v1"), target)
+    assert target.read_text() == "the user's file"
