@@ -17,7 +17,9 @@ from spikegym.data import search_path
 
 ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
 REQUIRED = ("n_timesteps", "n_envs")
-OPTIONAL = ("algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic")
+OPTIONAL = (
+    "algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic", "nir_exact"
+)
 CRITICS: dict[str, tuple[str, ...]] = {
     "a2c": ("shared", "spiking"),
     "ppo": ("shared", "spiking"),
@@ -51,6 +53,9 @@ class Recipe:
         for PPO/A2C ``shared`` (a head on the actor's spiking features, SB3's default) or ``spiking``
         (its own spiking extractor); for SAC/TD3 ``spiking`` (the default) or ``mlp`` (MLPs over
         the flattened spike block). ``None``: the algorithm's default.
+    :param nir_exact: extractor options that ``spikegym train --nir-exact`` applies on top of ``spiking``
+        (with :data:`~spikegym.rl.extractors.NIR_EXACT`): what the NIR-exact layers need to learn this env
+        (a lower threshold, say); it cannot change the reset or the read-out.
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -67,6 +72,7 @@ class Recipe:
     action_noise: dict[str, Any] | None = None
     population_head: int | None = None
     critic: str | None = None
+    nir_exact: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
@@ -86,6 +92,8 @@ class Recipe:
             data["population_head"] = self.population_head
         if self.critic is not None:
             data["critic"] = self.critic
+        if self.nir_exact:
+            data["nir_exact"] = dict(self.nir_exact)
         return data
 
     @classmethod
@@ -105,9 +113,13 @@ class Recipe:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RecipeError(f"{where}: {env_id}.{key} must be an integer >= 1, got {value!r}")
-        for key in ("algo_kwargs", "spiking"):
+        for key in ("algo_kwargs", "spiking", "nir_exact"):
             if not isinstance(data.get(key, {}), Mapping):
                 raise RecipeError(f"{where}: {env_id}.{key} must be a mapping, got {data[key]!r}")
+        fixed = sorted({"reset", "readout"} & set(data.get("nir_exact", {})))
+        if fixed:
+            raise RecipeError(f"{where}: {env_id}.nir_exact cannot set {fixed}: NIR-exact layers reset to zero and "
+                              "read out spike counts")  # fmt: skip
         for key in ("net_arch", "ann_net_arch"):
             value = data.get(key, [])
             parts = value.values() if isinstance(value, Mapping) else [value]
@@ -143,6 +155,7 @@ class Recipe:
             None if noise is None else dict(noise),
             head,
             critic,
+            dict(data.get("nir_exact") or {}),
         )
 
 

@@ -36,6 +36,12 @@ def test_unknown_algorithms_and_envs_without_a_recipe() -> None:
             r"critic must be one of \['shared', 'spiking'\]; got 'mlp'",
         ),
         ("dqn", "n_envs: 1\n  n_timesteps: 10\n  critic: spiking", r"CartPole-v1.critic must be absent for dqn"),
+        ("ppo", "n_envs: 1\n  n_timesteps: 10\n  nir_exact: 0.5", r"CartPole-v1.nir_exact must be a mapping"),
+        (
+            "ppo",
+            "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {readout: membrane_mean}",
+            r"CartPole-v1.nir_exact cannot set \['readout'\]",
+        ),
         (
             "sac",
             "n_envs: 1\n  n_timesteps: 10\n  critic: ann",
@@ -74,3 +80,22 @@ def test_a_malformed_users_recipe_file_is_named_not_skipped(tmp_path: Path, monk
     (tmp_path / "agents" / "ppo.yaml").write_text("CartPole-v1: [\n")
     with pytest.raises(RecipeError, match=r"agents/ppo\.yaml: not valid YAML"):
         load_recipe("ppo", "CartPole-v1")
+
+
+def test_nir_exact_training_applies_the_recipes_nir_exact_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spikegym.rl.runs import load_run
+    from spikegym.rl.training import train
+
+    (tmp_path / "ppo.yaml").write_text(
+        "CartPole-v1:\n  n_timesteps: 64\n  n_envs: 1\n  algo_kwargs: {n_steps: 32, batch_size: 32, n_epochs: 1}\n"
+        "  spiking: {hidden: [8], threshold: 1.0}\n  nir_exact: {threshold: 0.5, slope: 5}\n"
+    )
+    monkeypatch.setenv("SPIKEGYM_AGENTS_DIR", str(tmp_path))
+    assert load_recipe("ppo", "CartPole-v1").nir_exact == {"threshold": 0.5, "slope": 5}
+    plain = train("CartPole-v1", "ppo", runs_dir=tmp_path / "runs", progress=False)[0]
+    exact = train("CartPole-v1", "ppo", runs_dir=tmp_path / "runs", progress=False, nir_exact=True)[0]
+    assert load_run(plain).recipe.spiking == {"hidden": [8], "threshold": 1.0}
+    spiking = load_run(exact).recipe.spiking
+    assert spiking == {"hidden": [8], "threshold": 0.5, "slope": 5, "reset": "zero", "readout": "spike_count"}
