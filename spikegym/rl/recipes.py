@@ -7,6 +7,7 @@ then the recipes shipped with spikegym (package data); the first
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,10 @@ class Recipe:
         for PPO/A2C ``shared`` (a head on the actor's spiking features, SB3's default) or ``spiking``
         (its own spiking extractor); for SAC/TD3 ``spiking`` (the default) or ``mlp`` (MLPs over
         the flattened spike block). ``None``: the algorithm's default.
-    :param nir_exact: extractor options that ``spikegym train --nir-exact`` applies on top of ``spiking``
-        (with :data:`~spikegym.rl.extractors.NIR_EXACT`): what the NIR-exact layers need to learn this env
-        (a lower threshold, say); it cannot change the reset or the read-out.
+    :param nir_exact: what ``spikegym train --nir-exact`` changes in this recipe (:meth:`with_nir_exact`):
+        ``spiking`` options and ``algo_kwargs`` merged into the recipe's, ``critic`` and ``n_timesteps``
+        replacing them; what the NIR-exact layers need to learn this env. It cannot set the reset or the
+        read-out, which NIR-exact training fixes.
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -73,6 +75,22 @@ class Recipe:
     population_head: int | None = None
     critic: str | None = None
     nir_exact: dict[str, Any] = field(default_factory=dict)
+
+    def with_nir_exact(self, options: Mapping[str, Any]) -> Recipe:
+        """This recipe with its :attr:`nir_exact` changes applied and the extractor ``options`` on top.
+
+        >>> recipe = Recipe("ppo", "X-v0", 10, 1, spiking={"hidden": [8]}, nir_exact={"spiking": {"beta": 0.95}})
+        >>> recipe.with_nir_exact({"reset": "zero"}).spiking
+        {'hidden': [8], 'beta': 0.95, 'reset': 'zero'}
+        """
+        overlay = self.nir_exact
+        return dataclasses.replace(
+            self,
+            n_timesteps=overlay.get("n_timesteps", self.n_timesteps),
+            algo_kwargs={**self.algo_kwargs, **overlay.get("algo_kwargs", {})},
+            spiking={**self.spiking, **overlay.get("spiking", {}), **options},
+            critic=overlay.get("critic", self.critic),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
@@ -116,10 +134,7 @@ class Recipe:
         for key in ("algo_kwargs", "spiking", "nir_exact"):
             if not isinstance(data.get(key, {}), Mapping):
                 raise RecipeError(f"{where}: {env_id}.{key} must be a mapping, got {data[key]!r}")
-        fixed = sorted({"reset", "readout"} & set(data.get("nir_exact", {})))
-        if fixed:
-            raise RecipeError(f"{where}: {env_id}.nir_exact cannot set {fixed}: NIR-exact layers reset to zero and "
-                              "read out spike counts")  # fmt: skip
+        _check_nir_exact(algo, env_id, data, where)
         for key in ("net_arch", "ann_net_arch"):
             value = data.get(key, [])
             parts = value.values() if isinstance(value, Mapping) else [value]
@@ -157,6 +172,31 @@ class Recipe:
             critic,
             dict(data.get("nir_exact") or {}),
         )
+
+
+NIR_EXACT_KEYS = ("spiking", "algo_kwargs", "critic", "n_timesteps")
+"""The keys a recipe's ``nir_exact`` may change."""
+
+
+def _check_nir_exact(algo: str, env_id: str, data: Mapping[str, Any], where: str) -> None:
+    """Validate an entry's ``nir_exact`` changes by validating the entry they make (without the reset/read-out)."""
+    overlay = data.get("nir_exact")
+    if not overlay:
+        return
+    unknown = sorted(set(overlay) - set(NIR_EXACT_KEYS))
+    if unknown:
+        raise RecipeError(f"{where}: {env_id}.nir_exact has unknown key(s) {unknown}; allowed: {list(NIR_EXACT_KEYS)}")
+    fixed = sorted({"reset", "readout"} & set(overlay.get("spiking") or {}))
+    if fixed:
+        raise RecipeError(f"{where}: {env_id}.nir_exact cannot set {fixed}: NIR-exact layers reset to zero and "
+                          "read out spike counts")  # fmt: skip
+    changed = {key: value for key, value in data.items() if key != "nir_exact"}
+    for key in ("spiking", "algo_kwargs"):
+        if not isinstance(overlay.get(key, {}), Mapping):
+            raise RecipeError(f"{where}: {env_id}.nir_exact.{key} must be a mapping, got {overlay[key]!r}")
+        changed[key] = {**(data.get(key) or {}), **overlay.get(key, {})}
+    changed.update({key: overlay[key] for key in ("critic", "n_timesteps") if key in overlay})
+    Recipe.from_dict(algo, env_id, changed, f"{where} (with {env_id}.nir_exact)")
 
 
 def load_recipe(algo: str, env_id: str, agents_dir: str | Path | None = None) -> Recipe:

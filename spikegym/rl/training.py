@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import inspect
 import logging
@@ -253,7 +252,7 @@ def _setup(
         config = None if ann else resolve_encoder(env_id, encoder)
         recipe = load_recipe(algo, env_id)
         if nir_exact:
-            recipe = dataclasses.replace(recipe, spiking={**recipe.spiking, **NIR_EXACT, **recipe.nir_exact})
+            recipe = recipe.with_nir_exact(NIR_EXACT)
         return _Setup(recipe, config, encoder == LEARNABLE, 0 if seed is None else seed)
     if encoder is not None or ann or nir_exact:
         raise ValueError(
@@ -311,7 +310,7 @@ def train(
     budget) into a new run directory; the old one is only read. ``nir_exact``
     trains the spiking layers with :data:`~spikegym.rl.extractors.NIR_EXACT`
     (reset to zero, spike-count read-out), recorded in the run's recipe, so
-    that the NIR export runs as trained in other NIR tools, with the recipe's ``nir_exact`` options on top.
+    that the NIR export runs as trained in other NIR tools, with the recipe's ``nir_exact`` changes.
     """
     check_train_arguments(timesteps, seed, eval_freq, n_eval_episodes, save_freq, runs_dir)
     stopper = StopOnSignal()

@@ -39,8 +39,14 @@ def test_unknown_algorithms_and_envs_without_a_recipe() -> None:
         ("ppo", "n_envs: 1\n  n_timesteps: 10\n  nir_exact: 0.5", r"CartPole-v1.nir_exact must be a mapping"),
         (
             "ppo",
-            "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {readout: membrane_mean}",
+            "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {spiking: {readout: membrane_mean}}",
             r"CartPole-v1.nir_exact cannot set \['readout'\]",
+        ),
+        ("ppo", "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {beta: 0.9}", r"nir_exact has unknown key\(s\) \['beta'\]"),
+        (
+            "ppo",
+            "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {critic: mlp}",
+            r"\(with CartPole-v1.nir_exact\): CartPole-v1.critic must be one of \['shared', 'spiking'\]",
         ),
         (
             "sac",
@@ -90,12 +96,14 @@ def test_nir_exact_training_applies_the_recipes_nir_exact_options(
 
     (tmp_path / "ppo.yaml").write_text(
         "CartPole-v1:\n  n_timesteps: 64\n  n_envs: 1\n  algo_kwargs: {n_steps: 32, batch_size: 32, n_epochs: 1}\n"
-        "  spiking: {hidden: [8], threshold: 1.0}\n  nir_exact: {threshold: 0.5, slope: 5}\n"
+        "  spiking: {hidden: [8], threshold: 1.0}\n"
+        "  nir_exact: {spiking: {threshold: 0.5, slope: 5}, critic: spiking}\n"
     )
     monkeypatch.setenv("SPIKEGYM_AGENTS_DIR", str(tmp_path))
-    assert load_recipe("ppo", "CartPole-v1").nir_exact == {"threshold": 0.5, "slope": 5}
+    assert load_recipe("ppo", "CartPole-v1").nir_exact["critic"] == "spiking"
     plain = train("CartPole-v1", "ppo", runs_dir=tmp_path / "runs", progress=False)[0]
     exact = train("CartPole-v1", "ppo", runs_dir=tmp_path / "runs", progress=False, nir_exact=True)[0]
     assert load_run(plain).recipe.spiking == {"hidden": [8], "threshold": 1.0}
-    spiking = load_run(exact).recipe.spiking
-    assert spiking == {"hidden": [8], "threshold": 0.5, "slope": 5, "reset": "zero", "readout": "spike_count"}
+    recipe = load_run(exact).recipe
+    assert recipe.spiking == {"hidden": [8], "threshold": 0.5, "slope": 5, "reset": "zero", "readout": "spike_count"}
+    assert recipe.critic == "spiking" and load_run(plain).recipe.critic is None
