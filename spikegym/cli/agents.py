@@ -346,7 +346,8 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def _check_readers(model: Any, env: gym.Env, graph: Any, args: argparse.Namespace) -> int:
-    from spikegym.rl.export import AGREEMENT, actor_of, compare, describe, record_observations
+    from spikegym.rl.export import actor_of
+    from spikegym.rl.nir_readers import AGREEMENT, compare, describe, record_observations
 
     observations = record_observations(model, env, args.check_steps, args.seed)
     results = compare(actor_of(model), graph, observations)

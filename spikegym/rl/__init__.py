@@ -6,7 +6,8 @@ actors (:mod:`~spikegym.rl.policies`), recipes per algorithm and env
 (:mod:`~spikegym.rl.recipes`), training into run directories
 (:mod:`~spikegym.rl.training`, :mod:`~spikegym.rl.runs`), replay and the cost
 per decision (:mod:`~spikegym.rl.replay`, :mod:`~spikegym.rl.energy`), NIR
-export (:mod:`~spikegym.rl.export`) and rollouts recorded with a trained agent
+export and the readers that check it (:mod:`~spikegym.rl.export`,
+:mod:`~spikegym.rl.nir_readers`) and rollouts recorded with a trained agent
 (:mod:`~spikegym.rl.rollouts`).
 
 May import: :mod:`spikegym.encoders`, :mod:`spikegym.envs`, stable-baselines3,

@@ -1,5 +1,5 @@
 """Export a trained spiking policy to the Neuromorphic Intermediate Representation (NIR), so that other tools run
-it exactly as trained; read it back, and check it in other readers.
+it exactly as trained.
 
 The graph carries the whole computation of one sub-step::
 
@@ -19,9 +19,11 @@ Each spiking layer is written so that NIR's forward-Euler update at ``dt`` (:dat
 - ``beta = 1``: ``IF(r = 1 / dt, v_reset = 0, v_threshold = threshold)`` with the weights as trained:
   ``v += dt r W x = v + W x`` (or, with ``integrator="lif"``, a :data:`LONG_TAU` LIF, for snntorch).
 
-The metadata only adds what a graph cannot hold: the ``T`` sub-steps, ``dt``, the input layout (each
-sub-step's channels of the spike block) and the action rule after the output node (argmax over the sum of
-the ``T`` outputs; for SAC and TD3 the tanh squash of their mean, scaled to the action bounds).
+:mod:`spikegym.rl.nir_readers` runs the graph in spikegym's own reader, snntorch's and norse's, and
+compares them with the trained model. The metadata only adds what a graph cannot hold: the ``T``
+sub-steps, ``dt``, the input layout (each sub-step's channels of the spike block) and the action rule
+after the output node (argmax over the sum of the ``T`` outputs; for SAC and TD3 the tanh squash of their
+mean, scaled to the action bounds).
 
 >>> DT, LONG_TAU / DT == 2**30
 (0.0001, True)
@@ -29,12 +31,8 @@ the ``T`` outputs; for SAC and TD3 the tanh squash of their mean, scaled to the 
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import logging
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -60,27 +58,17 @@ LONG_TAU = DT * 2**30
 """The time constant of a ``beta = 1`` layer written as a LIF (``integrator="lif"``): a leak of ``2**-30`` per
 sub-step, below float32's resolution, so float32 readers run it as an integrate-and-fire neuron; the input
 scale ``2**30`` is a power of two, exact in floating point."""
-AGREEMENT = 0.99
-"""The share of recorded observations on which a reader must give the trained model's actions."""
-TOLERANCE = 1e-4
-"""How far a continuous actor's pre-squash outputs in a reader may be from the trained model's."""
 NIR_EXACT_OPTION = "spikegym train ENV_ID --nir-exact"
 EXPORTABLE_ALGOS = ("a2c", "dqn", "ppo", "sac", "td3")
 DISCRETE_RULE = "argmax over the sum of the outputs of the T sub-steps"
 SQUASHED_RULE = (
     "tanh of the mean output over the T sub-steps, scaled from [-1, 1] to the action bounds [action_low, action_high]"
 )
-READERS = ("spikegym", "snntorch", "norse")
-"""The readers :func:`check_readers` runs: spikegym's own (:func:`load_policy`), snntorch's and norse's."""
 Integrator = Literal["if", "lif"]
 
 
 class ExportError(ValueError):
     """A policy that NIR cannot carry as trained, or a graph spikegym cannot read."""
-
-
-class ReaderMissing(ImportError):
-    """A NIR reader (snntorch's needs nirtorch; norse) that is not installed."""
 
 
 def _not_nir_exact(feature: str) -> ExportError:
@@ -328,248 +316,6 @@ def export_policy(
     target.parent.mkdir(parents=True, exist_ok=True)
     nir.write(target, graph)
     return graph
-
-
-class NIRPolicy(nn.Module):
-    """spikegym's NIR reader: runs a chain graph ``Input -> (Affine | LIF | IF)* -> Output`` as NIR defines it
-    (forward Euler at the metadata's ``dt``, in float64), and applies the metadata's action rule.
-
-    :param graph: a graph written by :func:`export_policy` (any chain of those nodes runs; acting needs
-        spikegym's metadata).
-    """
-
-    def __init__(self, graph: nir.NIRGraph) -> None:
-        super().__init__()
-        self.graph = graph
-        meta = graph.metadata
-        self.dt = float(meta.get("dt", DT))
-        self.steps = int(meta["substeps"]) if "substeps" in meta else None
-        self.squashed = str(meta.get("action", DISCRETE_RULE)) == SQUASHED_RULE
-        self.chain = [graph.nodes[name] for name in _chain(graph)]
-
-    def outputs(self, blocks: np.ndarray) -> np.ndarray:
-        """The output node's value at every sub-step ``(N, T, n_out)`` for spike blocks ``(N, T, C)``."""
-        x = np.asarray(blocks, np.float64)
-        states: list[np.ndarray | None] = [None] * len(self.chain)
-        outputs = []
-        for t in range(x.shape[1]):
-            value = x[:, t]
-            for k, node in enumerate(self.chain):
-                value, states[k] = _step(node, value, states[k], self.dt)
-            outputs.append(value)
-        return np.stack(outputs, axis=1)
-
-    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        """The trained outputs (mean over the sub-steps) for spike blocks ``(B, T, C)``."""
-        return torch.as_tensor(self.outputs(blocks.detach().cpu().numpy()).mean(axis=1))
-
-    def act(self, blocks: np.ndarray) -> np.ndarray:
-        """Actions by the metadata's rule for a batch of spike blocks ``(N, T, C)``."""
-        return actions_from_outputs(self.graph, self.outputs(blocks))
-
-
-def _chain(graph: nir.NIRGraph) -> list[str]:
-    """The node names from input to output (excluded) of a graph that is a single chain."""
-    following = dict(graph.edges)
-    if len(following) != len(graph.edges) or len({b for _, b in graph.edges}) != len(graph.edges):
-        raise ExportError("spikegym's NIR reader runs chains of nodes; this graph branches or merges")
-    names, name = [], following.get("input")
-    while name is not None and name != "output":
-        if not isinstance(graph.nodes[name], nir.Affine | nir.LIF | nir.IF):
-            raise ExportError(
-                f"spikegym's NIR reader runs Affine, LIF and IF nodes; {name!r} is {type(graph.nodes[name]).__name__}"
-            )
-        names.append(name)
-        name = following.get(name)
-    if name != "output":
-        raise ExportError("the NIR graph has no chain of edges from 'input' to 'output'")
-    return names
-
-
-def _step(node: nir.NIRNode, value: np.ndarray, state: np.ndarray | None, dt: float) -> tuple[np.ndarray, Any]:
-    if isinstance(node, nir.Affine):
-        return value @ np.asarray(node.weight, np.float64).T + np.asarray(node.bias, np.float64), None
-    membrane = np.zeros_like(value) if state is None else state
-    if isinstance(node, nir.LIF):
-        tau, r, leak = (np.asarray(a, np.float64) for a in (node.tau, node.r, node.v_leak))
-        membrane = membrane + dt / tau * ((leak - membrane) + r * value)
-    else:
-        membrane = membrane + dt * np.asarray(node.r, np.float64) * value
-    spikes = membrane > np.asarray(node.v_threshold, np.float64)
-    return spikes.astype(np.float64), np.where(spikes, np.asarray(node.v_reset, np.float64), membrane)
-
-
-def load_policy(path: str | Path) -> NIRPolicy:
-    """Read a NIR file written by :func:`export_policy` into spikegym's reader (:class:`NIRPolicy`)."""
-    return NIRPolicy(nir.read(Path(path)))
-
-
-def actions_from_outputs(graph: nir.NIRGraph, outputs: np.ndarray) -> np.ndarray:
-    """Actions from a reader's per-sub-step outputs ``(N, T, n_out)`` by the graph's action rule."""
-    meta = graph.metadata
-    if str(meta.get("action")) == SQUASHED_RULE:
-        low, high = np.asarray(meta["action_low"]), np.asarray(meta["action_high"])
-        return low + 0.5 * (np.tanh(outputs.mean(axis=1)) + 1.0) * (high - low)
-    return outputs.sum(axis=1).argmax(axis=1)
-
-
-Runner = Callable[[np.ndarray], np.ndarray]
-"""A loaded reader: spike blocks ``(N, T, C)`` to the output node's value at every sub-step ``(N, T, n_out)``."""
-
-
-def _load_snntorch(graph: nir.NIRGraph) -> Runner:
-    try:
-        import snntorch as snn
-        from snntorch.import_nir import import_from_nir
-    except ImportError as error:
-        raise ReaderMissing(f"snntorch's NIR reader needs nirtorch: pip install nirtorch ({error})") from None
-    with contextlib.redirect_stdout(io.StringIO()) as chatter:  # the reader prints its warnings
-        network = import_from_nir(copy.deepcopy(graph))
-    logger.debug("snntorch import_from_nir said: %s", chatter.getvalue())
-    neurons = [module for module in network.modules() if isinstance(module, snn.Leaky)]
-
-    def run(blocks: np.ndarray) -> np.ndarray:
-        for neuron in neurons:  # every observation starts from zero membranes
-            neuron.reset_mem()
-        x = torch.as_tensor(np.asarray(blocks), dtype=torch.float32)
-        with torch.no_grad():
-            return torch.stack([network(x[:, t])[0] for t in range(x.shape[1])], dim=1).numpy()
-
-    return run
-
-
-def _load_norse(graph: nir.NIRGraph) -> Runner:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # norse uses torch.jit.script and nirtorch.load
-        try:
-            import norse.torch as norse
-        except ImportError as error:
-            raise ReaderMissing(f"norse is not installed: pip install --no-deps norse==1.1.0 ({error})") from None
-        network = norse.from_nir(copy.deepcopy(graph), dt=float(graph.metadata.get("dt", DT)), ignore_warnings=True)
-
-    def run(blocks: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(blocks), dtype=torch.float32)
-        state, outputs = None, []  # a fresh state: every observation starts from zero membranes
-        with torch.no_grad():
-            for t in range(x.shape[1]):
-                output, state = network(x[:, t], state)
-                outputs.append(output)
-        return torch.stack(outputs, dim=1).numpy()
-
-    return run
-
-
-def _load_spikegym(graph: nir.NIRGraph) -> Runner:
-    return NIRPolicy(graph).outputs
-
-
-LOADERS: dict[str, Callable[[nir.NIRGraph], Runner]] = {
-    "spikegym": _load_spikegym,
-    "snntorch": _load_snntorch,
-    "norse": _load_norse,
-}
-
-
-def load_reader(reader: str, graph: nir.NIRGraph) -> Runner:
-    """Load ``graph`` in ``reader`` (one of :data:`READERS`): a function that runs spike blocks ``(N, T, C)``,
-    each from zero state, and returns the output node's value at every sub-step ``(N, T, n_out)``.
-
-    snntorch's reader runs with its fixed ``dt = 1e-4``, norse's with the metadata's ``dt``. A reader that is
-    not installed raises :class:`ReaderMissing`.
-
-    >>> load_reader("brian2", nir.NIRGraph(nodes={}, edges=[]))
-    Traceback (most recent call last):
-    ...
-    ValueError: reader must be one of ['spikegym', 'snntorch', 'norse'], got 'brian2'
-    """
-    if reader not in LOADERS:
-        raise ValueError(f"reader must be one of {list(READERS)}, got {reader!r}")
-    return LOADERS[reader](graph)
-
-
-def record_observations(model: BaseAlgorithm, env: gym.Env, n_steps: int, seed: int = 0) -> np.ndarray:
-    """``n_steps`` observations ``(n_steps, T, C)`` of ``env`` (the run's spike observations) as ``model`` acts
-    on them deterministically; episodes restart as they end, the first reset seeded with ``seed``."""
-    observations = []
-    observation, _ = env.reset(seed=seed)
-    for _ in range(n_steps):
-        observations.append(observation)
-        action, _ = model.predict(observation, deterministic=True)
-        observation, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            observation, _ = env.reset()
-    return np.stack(observations)
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How a reader ran a graph on recorded observations, against the trained model.
-
-    :param reader: the reader's name.
-    :param n: observations compared.
-    :param agree: observations with the model's action (continuous actors: pre-squash outputs within
-        :data:`TOLERANCE` on every dimension).
-    :param max_difference: the largest difference of a pre-squash output (continuous actors), else ``None``.
-    :param problem: why the reader gave no result (not installed, or it failed on the graph), else ``None``.
-    """
-
-    reader: str
-    n: int
-    agree: int = 0
-    max_difference: float | None = None
-    problem: str | None = None
-
-    @property
-    def share(self) -> float:
-        return self.agree / self.n if self.n else 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Whether the reader ran and gave the model's actions on at least :data:`AGREEMENT` of observations."""
-        return self.problem is None and self.share >= AGREEMENT
-
-
-def compare(
-    actor: Actor, graph: nir.NIRGraph, observations: np.ndarray, readers: Sequence[str] = READERS
-) -> list[Agreement]:
-    """Run ``observations`` (spike blocks ``(N, T, C)``) through each reader and through the trained model; a
-    reader that is not installed or fails on the graph is reported as such (:attr:`Agreement.problem`)."""
-    blocks = np.asarray(observations)
-    expected = actor.scores(blocks)
-    results = []
-    for reader in readers:
-        try:
-            outputs = load_reader(reader, graph)(blocks)
-        except ReaderMissing as error:
-            results.append(Agreement(reader, len(blocks), problem=f"not installed: {error}"))
-            continue
-        except Exception as error:  # a reader that cannot run the graph: report it, do not stop the others
-            results.append(Agreement(reader, len(blocks), problem=f"failed: {type(error).__name__}: {error}"))
-            continue
-        results.append(_agreement(reader, actor, expected, outputs))
-    return results
-
-
-def _agreement(reader: str, actor: Actor, expected: np.ndarray, outputs: np.ndarray) -> Agreement:
-    if actor.squashed:
-        difference = np.abs(outputs.mean(axis=1) - expected).max(axis=1)
-        return Agreement(reader, len(expected), int((difference <= TOLERANCE).sum()), float(difference.max()))
-    agree = outputs.sum(axis=1).argmax(axis=1) == expected.argmax(axis=1)
-    return Agreement(reader, len(expected), int(agree.sum()))
-
-
-def describe(agreement: Agreement) -> str:
-    """One line for a person: the reader and its agreement with the trained model (or why it has none).
-
-    >>> describe(Agreement("norse", 300, 299))
-    'norse: 299/300 actions as trained (99.7%)'
-    """
-    if agreement.problem is not None:
-        return f"{agreement.reader}: {agreement.problem}"
-    line = f"{agreement.reader}: {agreement.agree}/{agreement.n} actions as trained ({100 * agreement.share:.1f}%)"
-    if agreement.max_difference is not None:
-        line += f", pre-squash outputs within {TOLERANCE:g} (largest difference {agreement.max_difference:.2g})"
-    return line
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:

@@ -215,14 +215,14 @@ def test_export_check_says_when_a_reader_is_not_installed(
 def test_export_check_fails_when_a_reader_disagrees(
     small_runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spikegym.rl.export
+    import spikegym.rl.nir_readers
     from spikegym.cli.main import main
 
     def backwards(graph: object) -> object:
-        run = spikegym.rl.export._load_spikegym(graph)
+        run = spikegym.rl.nir_readers._load_spikegym(graph)
         return lambda blocks: -run(blocks)
 
-    monkeypatch.setitem(spikegym.rl.export.LOADERS, "spikegym", backwards)
+    monkeypatch.setitem(spikegym.rl.nir_readers.LOADERS, "spikegym", backwards)
     arguments = ["export", str(small_runs["nir_exact"]), "--nir", str(tmp_path / "p.nir"), "--check-steps", "20"]
     assert main([*arguments, "--check"]) == 1
     out = capsys.readouterr().out

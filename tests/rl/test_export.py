@@ -14,21 +14,18 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from spikegym.rl.export import (
-    AGREEMENT,
     DISCRETE_RULE,
     DT,
     LONG_TAU,
     SQUASHED_RULE,
     ExportError,
-    NIRPolicy,
     actor_of,
     check_exportable,
     export_policy,
-    load_policy,
     policy_graph,
-    record_observations,
 )
 from spikegym.rl.extractors import NIR_EXACT
+from spikegym.rl.nir_readers import AGREEMENT, NIRPolicy, load_policy, record_observations
 from spikegym.rl.training import LEARNABLE, build_model, make_env, resolve_encoder
 from tests.rl.helpers import tiny_recipe
 

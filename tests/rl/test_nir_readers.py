@@ -18,17 +18,9 @@ import numpy as np
 import pytest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from spikegym.rl.export import (
-    AGREEMENT,
-    actor_of,
-    compare,
-    describe,
-    export_policy,
-    load_reader,
-    policy_graph,
-    record_observations,
-)
+from spikegym.rl.export import actor_of, export_policy, policy_graph
 from spikegym.rl.extractors import NIR_EXACT
+from spikegym.rl.nir_readers import AGREEMENT, compare, describe, load_reader, record_observations
 from spikegym.rl.replay import make_replay_env
 from spikegym.rl.runs import load_run
 from spikegym.rl.training import build_model, make_env, resolve_encoder
