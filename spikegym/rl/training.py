@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import io
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator, Mapping
@@ -183,6 +185,26 @@ def check_train_arguments(
         raise ValueError(f"{label} {str(root)!r} exists and is not a directory; run directories go in a directory")
 
 
+def save_whole(model: BaseAlgorithm, path: Path) -> None:
+    """Save ``model`` to ``path`` so that the file appears whole or not at all: written beside it under another
+    name, then renamed (a process killed while saving leaves no truncated ``.zip``)."""
+    buffer = io.BytesIO()
+    model.save(buffer)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(buffer.getvalue())
+    os.replace(partial, path)
+
+
+class WholeCheckpoints(CheckpointCallback):
+    """SB3's :class:`~stable_baselines3.common.callbacks.CheckpointCallback`, each checkpoint saved whole
+    (:func:`save_whole`), so the latest checkpoint of a run killed outright can be loaded."""
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            save_whole(self.model, Path(self._checkpoint_path(extension="zip")))
+        return True
+
+
 class StopOnSignal(BaseCallback):
     """Ends training at the next env step once SIGINT or SIGTERM arrived (:func:`stop_on_signals` sets it)."""
 
@@ -344,7 +366,7 @@ def train(
         callbacks = [stopper, _evaluation(eval_env, frequency, n_eval_episodes, setup.recipe.n_envs, run_dir)]
         if save_freq is not None:
             callbacks.append(
-                CheckpointCallback(max(save_freq // setup.recipe.n_envs, 1), str(run_dir / CHECKPOINT_DIR), "model")
+                WholeCheckpoints(max(save_freq // setup.recipe.n_envs, 1), str(run_dir / CHECKPOINT_DIR), "model")
             )
         _learn_and_save(model, budget, callbacks, stopper, run_dir, info, progress)
     env.close()
@@ -367,7 +389,7 @@ def _learn_and_save(
     except KeyboardInterrupt:  # a second signal while the first waited for the step to end
         stopper.received = stopper.received or signal.SIGINT
     stopper.saving = True
-    model.save(run_dir / MODEL_FILE)
+    save_whole(model, run_dir / MODEL_FILE)
     stopped = stopper.received is not None and model.num_timesteps < info.n_timesteps
     stop = stopper.received.name if stopped and stopper.received is not None else None
     finish_run(run_dir, info, "interrupted" if stopped else "complete", model.num_timesteps, stop)

@@ -110,3 +110,25 @@ def test_a_spiking_agent_trains_on_cuda_and_replays_on_the_cpu(tmp_path: Path) -
     assert next(actor_parts(model)[0].parameters()).device.type == "cuda"
     report = replay(load_run(run_dir), episodes=2, deterministic=True)
     assert report.spiking is not None and report.spiking.synaptic_ops > 0
+
+
+def test_models_and_checkpoints_appear_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from stable_baselines3 import PPO
+
+    from spikegym.rl.training import save_whole
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32)
+    target = tmp_path / "model.zip"
+    save_whole(model, target)
+    assert PPO.load(target).observation_space == model.observation_space
+    assert not list(tmp_path.glob("*.partial"))
+
+    def killed(source: object, destination: object) -> None:
+        raise KeyboardInterrupt("killed between writing and renaming")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_whole(model, tmp_path / "checkpoint.zip")
+    assert not (tmp_path / "checkpoint.zip").exists(), "a half-saved model never takes the final name"
