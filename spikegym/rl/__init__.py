@@ -3,8 +3,9 @@
 What is here: the spiking feature extractor and the learnable population
 encoder (:mod:`~spikegym.rl.extractors`), SAC/TD3 policies for spiking
 actors (:mod:`~spikegym.rl.policies`), recipes per algorithm and env
-(:mod:`~spikegym.rl.recipes`), training into run directories
-(:mod:`~spikegym.rl.training`, :mod:`~spikegym.rl.runs`), replay and the cost
+(:mod:`~spikegym.rl.recipes`), training into run directories that survive being
+stopped (:mod:`~spikegym.rl.training`, :mod:`~spikegym.rl.interrupt`,
+:mod:`~spikegym.rl.runs`), replay and the cost
 per decision (:mod:`~spikegym.rl.replay`, :mod:`~spikegym.rl.energy`), NIR
 export and the readers that check it (:mod:`~spikegym.rl.export`,
 :mod:`~spikegym.rl.nir_readers`) and rollouts recorded with a trained agent

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import datetime
 import inspect
-import io
 import logging
-import os
 import signal
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
@@ -35,6 +31,7 @@ from spikegym.envs.configs import EncoderConfig, is_config_path, load_config
 from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
 from spikegym.rl.extractors import NIR_EXACT, SpikingExtractor
+from spikegym.rl.interrupt import StopOnSignal, WholeCheckpoints, save_whole, stop_on_signals
 from spikegym.rl.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingSACPolicy, SpikingTD3Policy
 from spikegym.rl.recipes import CRITICS, Recipe, load_recipe
 from spikegym.rl.runs import (
@@ -146,7 +143,6 @@ EVAL_SEED_OFFSET = 10_000
 """The evaluation env is seeded ``seed + EVAL_SEED_OFFSET``."""
 MAX_SEED = 2**32 - 1 - EVAL_SEED_OFFSET
 """Seeds go to numpy, which takes ``0 <= seed < 2**32``, after the evaluation env's offset."""
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def check_train_arguments(
@@ -183,67 +179,6 @@ def check_train_arguments(
     if root.exists() and not root.is_dir():
         label = (names or {}).get("runs_dir", "runs_dir")
         raise ValueError(f"{label} {str(root)!r} exists and is not a directory; run directories go in a directory")
-
-
-def save_whole(model: BaseAlgorithm, path: Path) -> None:
-    """Save ``model`` to ``path`` so that the file appears whole or not at all: written beside it under another
-    name, then renamed (a process killed while saving leaves no truncated ``.zip``)."""
-    buffer = io.BytesIO()
-    model.save(buffer)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, path)
-
-
-class WholeCheckpoints(CheckpointCallback):
-    """SB3's :class:`~stable_baselines3.common.callbacks.CheckpointCallback`, each checkpoint saved whole
-    (:func:`save_whole`), so the latest checkpoint of a run killed outright can be loaded."""
-
-    def _on_step(self) -> bool:
-        if self.n_calls % self.save_freq == 0:
-            save_whole(self.model, Path(self._checkpoint_path(extension="zip")))
-        return True
-
-
-class StopOnSignal(BaseCallback):
-    """Ends training at the next env step once SIGINT or SIGTERM arrived (:func:`stop_on_signals` sets it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.received: signal.Signals | None = None
-        self.saving = False
-        """Set while the model is saved: signals then wait, so that ``model.zip`` is never half written."""
-
-    def _on_step(self) -> bool:
-        return self.received is None
-
-
-@contextmanager
-def stop_on_signals(callback: StopOnSignal) -> Iterator[None]:
-    """While training, SIGINT/SIGTERM ask ``callback`` to stop at the next step; a second one stops at once.
-
-    Only the main thread can handle signals; elsewhere this does nothing. The
-    previous handlers come back on exit.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, frame: object) -> None:
-        if callback.saving:
-            logger.warning("%s: saving the model; it stops as soon as the model is saved", signal.Signals(signum).name)
-            return
-        if callback.received is not None:
-            raise KeyboardInterrupt
-        callback.received = signal.Signals(signum)
-        logger.warning("%s: stopping training at the next step and saving the model", callback.received.name)
-
-    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)

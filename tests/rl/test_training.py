@@ -117,7 +117,7 @@ def test_models_and_checkpoints_appear_whole_or_not_at_all(tmp_path: Path, monke
 
     from stable_baselines3 import PPO
 
-    from spikegym.rl.training import save_whole
+    from spikegym.rl.interrupt import save_whole
 
     model = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32)
     target = tmp_path / "model.zip"
