@@ -13,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from spikegym.cli.checks import env_observation_space
 from spikegym.rl.energy import E_AC_PJ, E_MAC_PJ, EnergyModel
 from spikegym.rl.recipes import ALGOS, RecipeError, load_recipe
 from spikegym.rl.runs import Run, RunError, load_run
@@ -146,10 +147,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
     """
     from spikegym.rl.training import LEARNABLE, check_train_arguments, train
 
-    try:
-        gym.spec(args.env_id)
-    except gym.error.Error as error:
-        parser.error(f"unknown env id {args.env_id!r}: {error}")
+    env_observation_space(args.env_id, parser)
     try:
         load_recipe(args.algo, args.env_id)
     except RecipeError as error:

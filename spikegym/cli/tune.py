@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import yaml
 
+from spikegym.cli.checks import env_observation_space
 from spikegym.encoders import encoder_class, names, parameters
 from spikegym.envs.bounds import robust_bounds
 from spikegym.envs.configs import ConfigError, EncoderConfig, config_filename, find_config, load_config, next_backup
@@ -177,10 +178,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
 
 def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """Fail on bad arguments before any work; the encoders to tune."""
-    try:
-        gym.spec(args.env_id)
-    except gym.error.Error as error:
-        parser.error(f"unknown env id {args.env_id!r}: {error}")
+    space = env_observation_space(args.env_id, parser)
     if args.encoder != "all" and args.encoder not in names():
         try:
             encoder_class(args.encoder)
@@ -194,7 +192,7 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
         except ValueError as error:
             parser.error(str(error))
     try:
-        ObservationLayout.of(gym.make(args.env_id).observation_space)
+        ObservationLayout.of(space)
     except TypeError as error:
         parser.error(f"{args.env_id}: {error}")
     _check_target("--output", _output(args), args.force, parser)
