@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from spikegym._version import __version__
+from spikegym._yaml import read_yaml
 from spikegym.envs.configs import EncoderConfig, load_config
 from spikegym.rl.recipes import ALGOS, Recipe, RecipeError
 
@@ -243,10 +244,7 @@ def _read_info(path: Path) -> RunInfo:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise RunError(f"{path} is malformed: not valid YAML: {error}") from None
+    data = read_yaml(path, RunError)
     if not isinstance(data, Mapping):
         raise RunError(f"{path} is malformed: expected a mapping of keys to values, got {type(data).__name__}")
     return dict(data)
