@@ -1,24 +1,95 @@
-"""Compiled kernels: the one implementation of every encoding rule.
+"""Compiled kernels: the one implementation of every encoding rule on the CPU.
 
 Each kernel works on numpy arrays laid out as ``(T, N)``, where ``N`` is the
 flattened batch and feature axes and ``n % F`` is the feature of column ``n``.
-Per-feature parameters are ``(F,)`` arrays. A kernel that keeps state gets the
-state arrays to update in place; callers pass copies so nothing they own is
-written. Where a rule has an encoder and a decoder, one kernel serves both
-(``encode=True`` writes spikes, ``encode=False`` reads them), so the decoder
-is the encoder's own reconstruction and cannot drift from it.
+Per-feature parameters are ``(F,)`` arrays; a kernel spreads them over its
+columns once per call, so no element looks up its feature by a modulo. State
+arrays are updated in place; callers pass copies so nothing they own is
+written.
+
+Encoding kernels take the raw signal with the bounds ``low``/``high`` and
+scale it as they go (``clip((x - low) / (high - low), 0, 1)``; bounds 0 and 1
+leave an already scaled signal as it is, bit for bit). They count the values
+that are not finite and leave finding the first one to the caller's error
+path. They write spikes only; the decoding kernels read spikes and write the
+reconstruction with the same arithmetic, so a decoder is its encoder's own
+reconstruction and cannot drift from it.
+
+All arithmetic is in the dtype of the arrays (float32 or float64): the state
+a stream carries between calls and the values computed within a call have one
+precision, so any split into chunks gives the same result. Loops run over
+time outside and columns inside, the memory layout's order, so the compiler
+vectorises the inner loop; ``*_parallel`` kernels split the columns over
+numba's threads (:func:`split`). ``error_model="numpy"`` lets a division by
+zero give inf like numpy instead of a Python exception check per element.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _STEP_STRIDE = np.uint64(0xD6E8FEB86659FD93)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+PARALLEL_CHUNK = 256
+"""Columns per task of a parallel kernel."""
+
+
+def split(n_cols: int) -> int:
+    """The number of column chunks of ``PARALLEL_CHUNK`` columns a parallel kernel runs as tasks."""
+    return max(1, -(-n_cols // PARALLEL_CHUNK))
+
+
+# ----------------------------------------------------------------- exp rule
+#
+# exp(y) for y <= 0 from IEEE basic operations only (multiply, add, floor, a
+# table of powers of two), so that numba, torch on the CPU and torch on CUDA
+# compute the same bits: y = k ln2 + r with |r| <= ln2 / 2, exp(r) by a
+# Taylor polynomial in Horner form, times 2**k from a table.
+
+
+def exp_constants(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(constants, powers)`` of the exp rule in ``dtype``: ``[lowest y, log2(e), 0.5, ln2 high part, ln2 low part,
+    Taylor coefficients from the highest degree down]`` and ``2**k`` for ``k`` from the lowest exponent to 0."""
+    if np.dtype(dtype) == np.float32:
+        lowest, ln2_high, ln2_low, degree = -87.0, 0.693359375, -2.12194440e-4, 7
+    else:
+        lowest, ln2_high, ln2_low, degree = -708.0, 6.93145751953125e-1, 1.42860682030941723212e-6, 13
+    taylor = [1.0 / math.factorial(d) for d in range(degree, -1, -1)]
+    constants = np.array([lowest, 1.4426950408889634, 0.5, ln2_high, ln2_low, *taylor], dtype)
+    lowest_k = math.floor(lowest * 1.4426950408889634 + 0.5)
+    powers = np.array([2.0**k for k in range(lowest_k, 1)], dtype)
+    return constants, powers
+
+
+@njit(cache=True, inline="always")
+def _exp_negative(y, constants, powers, exponent, reduced, out):
+    """``out[m] = exp(y[m])`` for ``y <= 0`` (below ``constants[0]`` taken as that) by the exp rule, in ``y``'s
+    dtype; ``exponent`` and ``reduced`` are work arrays of ``y``'s size. One loop per stage, over all
+    elements, so each vectorises."""
+    size = y.shape[0]
+    for m in range(size):
+        v = max(y[m], constants[0])
+        k = np.floor(v * constants[1] + constants[2])
+        exponent[m] = k
+        reduced[m] = (v - k * constants[3]) - k * constants[4]
+        out[m] = constants[5]
+    for d in range(6, constants.shape[0]):
+        c = constants[d]
+        for m in range(size):
+            out[m] = out[m] * reduced[m] + c
+    top = powers.shape[0] - 1
+    for m in range(size):
+        out[m] = out[m] * powers[int(exponent[m]) + top]
+
+
+# ------------------------------------------------------------------ helpers
 
 
 @njit(cache=True)
@@ -29,7 +100,7 @@ def narrow(x, out):
         out[i] = x[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def normalize(x, low, high, out):
     """Write ``clip((x - low) / (high - low), 0, 1)`` into ``out``.
 
@@ -54,9 +125,371 @@ def normalize(x, low, high, out):
 
 
 @njit(cache=True, inline="always")
-def _uniform(key, step, col):
-    """Counter-based uniform in [0, 1): splitmix64 of (key, step, column)."""
-    z = key + np.uint64(step) * _STEP_STRIDE + np.uint64(col) * _GOLDEN
+def _spread(values, first, last, repeat):
+    """Per-feature ``values`` spread over the columns ``first .. last - 1``, each column repeated ``repeat``
+    times (the bins of a population code): column ``n`` gets feature ``n % F``."""
+    n_features = values.shape[0]
+    out = np.empty((last - first) * repeat, values.dtype)
+    j = first % n_features
+    i = 0
+    for _ in range(first, last):
+        for _ in range(repeat):
+            out[i] = values[j]
+            i += 1
+        j += 1
+        if j == n_features:
+            j = 0
+    return out
+
+
+@njit(cache=True, inline="always")
+def _spans(low, high):
+    return high - low
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _scale(v, low, span, zero, one):
+    """``clip((v - low) / span, 0, 1)`` in ``v``'s dtype."""
+    return min(max((v - low) / span, zero), one)
+
+
+@njit(cache=True, inline="always")
+def _not_finite(v):
+    """1 if ``v`` is NaN or inf, else 0 (branch-free, so the loop around it vectorises)."""
+    return 1 if (v - v) != 0 else 0
+
+
+# --------------------------------------------------- step-forward and LIF
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _leaky_columns(x, low, high, value, beta, threshold, spikes, first, last):
+    dtype = x.dtype.type
+    zero, half, one = dtype(0.0), dtype(0.5), dtype(1.0)
+    lows = _spread(low, first, last, 1)
+    spans = _spread(_spans(low, high), first, last, 1)
+    leaks = _spread(one - beta, first, last, 1)
+    thetas = _spread(threshold, first, last, 1)
+    bad = 0
+    for t in range(x.shape[0]):
+        for i in range(last - first):
+            n = first + i
+            v = x[t, n]
+            bad += _not_finite(v)
+            u = _scale(v, lows[i], spans[i], zero, one)
+            r = value[n]
+            b = r - leaks[i] * (r - half)
+            d = u - b
+            theta = thetas[i]
+            up = d > theta
+            down = d < -theta
+            value[n] = b + theta if up else (b - theta if down else b)
+            spikes[t, n] = 1 if up else (-1 if down else 0)
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def leaky_encode(x, low, high, value, beta, threshold, spikes):
+    """Step-forward (``beta = 1``) and leaky integrate-and-fire coding of the raw signal ``x``.
+
+    ``value`` is the reconstruction, shared by encoder and decoder. Each step
+    it first leaks towards the rest value 0.5, ``r - (1 - beta) * (r - 0.5)``
+    (exactly ``r`` without a leak); then an up spike fires when the scaled
+    input exceeds it by more than the threshold and a down spike when the
+    input falls below it by more, moving it by one threshold.
+    Returns the number of values of ``x`` that are not finite.
+    """
+    return _leaky_columns(x, low, high, value, beta, threshold, spikes, 0, x.shape[1])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def leaky_encode_parallel(x, low, high, value, beta, threshold, spikes):
+    """:func:`leaky_encode` with the columns split over numba's threads."""
+    n_cols = x.shape[1]
+    n_chunks = split(n_cols)
+    bad = np.zeros(n_chunks, np.int64)
+    for c in prange(n_chunks):
+        first = c * PARALLEL_CHUNK
+        bad[c] = _leaky_columns(
+            x, low, high, value, beta, threshold, spikes, first, min(first + PARALLEL_CHUNK, n_cols)
+        )
+    return bad.sum()
+
+
+@njit(cache=True, error_model="numpy")
+def leaky_decode(spikes, value, beta, threshold, recon):
+    """The reconstruction of :func:`leaky_encode` from its spikes, written into ``recon``."""
+    dtype = recon.dtype.type
+    half, one = dtype(0.5), dtype(1.0)
+    n_cols = spikes.shape[1]
+    leaks = _spread(one - beta, 0, n_cols, 1)
+    thetas = _spread(threshold, 0, n_cols, 1)
+    for t in range(spikes.shape[0]):
+        for n in range(n_cols):
+            r = value[n]
+            b = r - leaks[n] * (r - half)
+            s = spikes[t, n]
+            theta = thetas[n]
+            b = b + theta if s > 0 else (b - theta if s < 0 else b)
+            value[n] = b
+            recon[t, n] = b
+
+
+# ---------------------------------------------------------------------- PWM
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, first, last):
+    dtype = x.dtype.type
+    zero, half, one, two = dtype(0.0), dtype(0.5), dtype(1.0), dtype(2.0)
+    lows = _spread(low, first, last, 1)
+    spans = _spread(_spans(low, high), first, last, 1)
+    frequencies = _spread(frequency, first, last, 1)
+    bad = 0
+    for t in range(x.shape[0]):
+        for i in range(last - first):
+            n = first + i
+            v = x[t, n]
+            bad += _not_finite(v)
+            u = _scale(v, lows[i], spans[i], zero, one)
+            f = frequencies[i]
+            c, done, r = _pwm_carrier(phase[n], fired[n], value[n], f, bipolar, half, one)
+            phase[n] = c
+            carrier = one - c
+            m = abs(two * u - one) if bipolar else u
+            fire = (not done) and m >= carrier
+            s = (-1 if (bipolar and u < half) else 1) if fire else 0
+            fired[n] = done or fire
+            value[n] = _pwm_value(s, carrier, f, bipolar, r, half, one)
+            spikes[t, n] = s
+    return bad
+
+
+@njit(cache=True, inline="always")
+def _pwm_carrier(phase, fired, value, f, bipolar, half, one):
+    """One carrier step: ``(phase, fired, value)`` after it; a period that ended unfired sets the value to the
+    middle of the interval below its last carrier value (or the middle of the range, bipolar)."""
+    c = phase + f
+    if c >= one:
+        if not fired:
+            value = half if bipolar else half * (one - phase)
+        return c - one, False, value
+    return c, fired, value
+
+
+@njit(cache=True, inline="always")
+def _pwm_value(s, carrier, f, bipolar, value, half, one):
+    """The value after spike ``s``: the middle of the carrier interval of this step, signed if bipolar."""
+    if s == 0:
+        return value
+    m_hat = half * (carrier + min(carrier + f, one))
+    if not bipolar:
+        return m_hat
+    return half + (half if s > 0 else -half) * m_hat
+
+
+@njit(cache=True, error_model="numpy")
+def pwm_encode(x, low, high, phase, fired, value, frequency, bipolar, spikes):
+    """Pulse-width modulation of the raw signal ``x`` against a falling sawtooth carrier.
+
+    The carrier ``d = 1 - phase`` falls from 1 towards 0 once per period of
+    ``1 / frequency`` steps. The magnitude ``m`` (the scaled input ``u``, or
+    ``|2u - 1|`` when bipolar, with the sign on the spike) fires one spike per
+    period, at the first step where the carrier has fallen to ``m`` or below.
+    The state's value follows the decoder (:func:`pwm_decode`). Returns the
+    number of values of ``x`` that are not finite.
+    """
+    return _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, 0, x.shape[1])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def pwm_encode_parallel(x, low, high, phase, fired, value, frequency, bipolar, spikes):
+    """:func:`pwm_encode` with the columns split over numba's threads."""
+    n_cols = x.shape[1]
+    n_chunks = split(n_cols)
+    bad = np.zeros(n_chunks, np.int64)
+    for c in prange(n_chunks):
+        first = c * PARALLEL_CHUNK
+        last = min(first + PARALLEL_CHUNK, n_cols)
+        bad[c] = _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, first, last)
+    return bad.sum()
+
+
+@njit(cache=True, error_model="numpy")
+def pwm_decode(spikes, phase, fired, value, frequency, bipolar, recon):
+    """The decoder of :func:`pwm_encode`: at a spike, the middle of the carrier interval of that step; at the end
+    of a period without a spike, the middle of the interval below the last carrier value; held in between."""
+    dtype = recon.dtype.type
+    half, one = dtype(0.5), dtype(1.0)
+    n_cols = spikes.shape[1]
+    frequencies = _spread(frequency, 0, n_cols, 1)
+    for t in range(spikes.shape[0]):
+        for n in range(n_cols):
+            f = frequencies[n]
+            c, done, r = _pwm_carrier(phase[n], fired[n], value[n], f, bipolar, half, one)
+            phase[n] = c
+            s = spikes[t, n]
+            fired[n] = done or s != 0
+            r = _pwm_value(s, one - c, f, bipolar, r, half, one)
+            value[n] = r
+            recon[t, n] = r
+
+
+# ---------------------------------------------------------------------- BSA
+
+
+@njit(cache=True, inline="always")
+def _bsa_tables(taps, first, last):
+    """Taps and their running sums before each tap (``later``), spread over the columns: ``(L, W)`` each."""
+    n_features, n_taps = taps.shape
+    width = last - first
+    spread = np.empty((n_taps, width), taps.dtype)
+    later = np.empty((n_taps, width), taps.dtype)
+    sums = np.empty((n_taps, n_features), taps.dtype)
+    for j in range(n_features):
+        running = taps.dtype.type(0.0)
+        for k in range(n_taps):
+            sums[k, j] = running
+            running += taps[j, k]
+    for k in range(n_taps):
+        spread[k] = _spread(taps[:, k].copy(), first, last, 1)
+        later[k] = _spread(sums[k].copy(), first, last, 1)
+    return spread, later
+
+
+@njit(cache=True, inline="always")
+def _ring_in(pending, first, last):
+    """The pending tails of the columns ``first .. last - 1`` as ``(L, W)``, row ``k`` = ``k`` steps ahead."""
+    n_taps = pending.shape[1]
+    ring = np.empty((n_taps, last - first), pending.dtype)
+    for i in range(last - first):
+        for k in range(n_taps):
+            ring[k, i] = pending[first + i, k]
+    return ring
+
+
+@njit(cache=True, inline="always")
+def _ring_out(ring, head, pending, first):
+    """Write the ring (its current step in row ``head``) back into the state layout ``pending[n, k]``."""
+    n_taps, width = ring.shape
+    for i in range(width):
+        for k in range(n_taps):
+            row = head + k
+            pending[first + i, k] = ring[row - n_taps if row >= n_taps else row, i]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, last):
+    dtype = x.dtype.type
+    zero, one = dtype(0.0), dtype(1.0)
+    n_taps = taps.shape[1]
+    width = last - first
+    lows = _spread(low, first, last, 1)
+    spans = _spread(_spans(low, high), first, last, 1)
+    thresholds = _spread(threshold, first, last, 1)
+    spread, later = _bsa_tables(taps, first, last)
+    ring = _ring_in(pending, first, last)
+    u = np.empty(width, x.dtype)
+    err_silent = np.empty(width, x.dtype)
+    err_spike = np.empty(width, x.dtype)
+    fire = np.empty(width, np.bool_)
+    bad = 0
+    head = 0
+    for t in range(x.shape[0]):
+        for i in range(width):
+            v = x[t, first + i]
+            bad += _not_finite(v)
+            u[i] = _scale(v, lows[i], spans[i], zero, one)
+            err_silent[i] = zero
+            err_spike[i] = zero
+        for k in range(n_taps):
+            row = head + k
+            row = row - n_taps if row >= n_taps else row
+            ahead, tap, before = ring[row], spread[k], later[k]
+            for i in range(width):
+                d = (u[i] - ahead[i]) - u[i] * before[i]
+                err_silent[i] += abs(d)
+                err_spike[i] += abs(d - tap[i])
+        for i in range(width):
+            fire[i] = err_spike[i] <= err_silent[i] - thresholds[i]
+            spikes[t, first + i] = 1 if fire[i] else 0
+        _bsa_advance(ring, head, spread, fire)
+        ring[head] = zero
+        head = head + 1 if head + 1 < n_taps else 0
+    _ring_out(ring, head, pending, first)
+    return bad
+
+
+@njit(cache=True, inline="always")
+def _bsa_advance(ring, head, spread, fire):
+    """Add the filter to the pending tails of the columns that fired, then clear the row of the step that is
+    done (``head``), which becomes the furthest step ahead."""
+    n_taps, width = ring.shape
+    for k in range(n_taps):
+        row = head + k
+        row = row - n_taps if row >= n_taps else row
+        ahead, tap = ring[row], spread[k]
+        for i in range(width):
+            ahead[i] = ahead[i] + tap[i] if fire[i] else ahead[i]
+
+
+@njit(cache=True, error_model="numpy")
+def bsa_encode(x, low, high, pending, taps, threshold, spikes):
+    """Ben's Spiker Algorithm, causal form, on the raw signal ``x``.
+
+    ``pending[n, k]`` holds the reconstruction that spikes already sent add to
+    step ``t + k``. A spike adds the filter ``taps`` to it; the encoder fires
+    when that brings the next ``L`` steps closer to the current input (summed
+    absolute error, summed over ``k`` in order) by more than the threshold.
+    The current input ``x`` stands in for the next ``L`` inputs, which a
+    stream has not seen yet, and the spikes of the next ``k`` steps are
+    predicted to add ``x`` times the first ``k`` taps to step ``t + k``.
+    Returns the number of values of ``x`` that are not finite.
+    """
+    return _bsa_columns(x, low, high, pending, taps, threshold, spikes, 0, x.shape[1])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def bsa_encode_parallel(x, low, high, pending, taps, threshold, spikes):
+    """:func:`bsa_encode` with the columns split over numba's threads."""
+    n_cols = x.shape[1]
+    n_chunks = split(n_cols)
+    bad = np.zeros(n_chunks, np.int64)
+    for c in prange(n_chunks):
+        first = c * PARALLEL_CHUNK
+        bad[c] = _bsa_columns(
+            x, low, high, pending, taps, threshold, spikes, first, min(first + PARALLEL_CHUNK, n_cols)
+        )
+    return bad.sum()
+
+
+@njit(cache=True)
+def bsa_decode(spikes, pending, taps, recon):
+    """The decoder of :func:`bsa_encode`: the spikes convolved with the filter, from the pending tails."""
+    n_cols = spikes.shape[1]
+    n_taps = taps.shape[1]
+    spread, _ = _bsa_tables(taps, 0, n_cols)
+    ring = _ring_in(pending, 0, n_cols)
+    fire = np.empty(n_cols, np.bool_)
+    head = 0
+    for t in range(spikes.shape[0]):
+        for n in range(n_cols):
+            fire[n] = spikes[t, n] != 0
+        _bsa_advance(ring, head, spread, fire)
+        current = ring[head]
+        for n in range(n_cols):
+            recon[t, n] = current[n]
+            current[n] = 0.0
+        head = head + 1 if head + 1 < n_taps else 0
+    _ring_out(ring, head, pending, 0)
+
+
+# ------------------------------------------------------- rate and population
+
+
+@njit(cache=True, inline="always")
+def _uniform(z):
+    """Counter-based uniform in [0, 1): the splitmix64 finaliser of ``z``."""
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     z = z ^ (z >> np.uint64(31))
@@ -64,89 +497,170 @@ def _uniform(key, step, col):
 
 
 @njit(cache=True, inline="always")
-def _fire(q, accumulator, col, poisson, key, step, stream_col):
-    """One step of rate coding for the signed spike probability ``q`` in [-1, 1].
+def _counters(keys, steps, first, last, n_features, repeat):
+    """Each column's Poisson counter at the start of the call, ``key + step * stride + stream_col * golden``,
+    for columns ``first .. last - 1`` of streams of ``n_features * repeat`` columns; per time step the counter
+    advances by ``stride`` (arithmetic modulo 2**64)."""
+    out = np.empty((last - first) * repeat, np.uint64)
+    i = 0
+    for n in range(first, last):
+        stream = n // n_features
+        base = keys[stream] + np.uint64(steps[stream]) * _STEP_STRIDE
+        for b in range(repeat):
+            out[i] = base + np.uint64((n % n_features) * repeat + b) * _GOLDEN
+            i += 1
+    return out
 
-    Deterministic: accumulator ``col`` gains ``|q|`` and fires when it reaches
-    1, so spikes are evenly spaced. Poisson: a Bernoulli draw from a
-    counter-based generator keyed by the stream's ``key``, its step and the
-    column within the stream (``stream_col``), so any split into chunks, and
-    any batch a stream is encoded in, gives the same spikes.
-    """
+
+@njit(cache=True, inline="always")
+def _rate_spike(q, accumulator, poisson, counter, one):
+    """Spike ``sign(q)`` with probability ``|q|``: Bernoulli from the counter (Poisson), or when the deterministic
+    accumulator, gaining ``|q|`` per step, reaches 1. Returns ``(spike, accumulator)``."""
     a = abs(q)
     if poisson:
-        fire = _uniform(key, step, stream_col) < a
+        fire = _uniform(counter) < a
     else:
-        acc = accumulator[col] + a
-        fire = acc >= 1.0
-        if fire:
-            acc -= 1.0
-        accumulator[col] = acc
-    if not fire:
-        return 0
-    return 1 if q > 0 else -1
+        accumulator = accumulator + a
+        fire = accumulator >= one
+        accumulator = accumulator - one if fire else accumulator
+    return ((1 if q > 0 else -1) if fire else 0), accumulator
 
 
-@njit(cache=True)
-def rate_encode(u, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes):
-    """Rate code: spike probability ``max_rate * x`` (or ``1 - x``; signed
-    ``2x - 1`` around the middle for an excitatory/inhibitory split).
+@njit(cache=True, inline="always", error_model="numpy")
+def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last):
+    dtype = x.dtype.type
+    zero, one, two = dtype(0.0), dtype(1.0), dtype(2.0)
+    lows = _spread(low, first, last, 1)
+    spans = _spread(_spans(low, high), first, last, 1)
+    rates = _spread(max_rate, first, last, 1)
+    counters = _counters(keys, steps, first, last, max_rate.shape[0], 1)
+    bad = 0
+    for t in range(x.shape[0]):
+        advance = np.uint64(t) * _STEP_STRIDE
+        for i in range(last - first):
+            n = first + i
+            v = x[t, n]
+            bad += _not_finite(v)
+            u = _scale(v, lows[i], spans[i], zero, one)
+            u = one - u if inverted else u
+            u = two * u - one if exc_inh else u
+            s, accumulator[n] = _rate_spike(u * rates[i], accumulator[n], poisson, counters[i] + advance, one)
+            spikes[t, n] = s
+    return bad
 
-    ``keys`` and ``steps`` hold each stream's Poisson key and its step count
-    at the start of ``u``; stream ``n // F`` owns column ``n``.
+
+@njit(cache=True, error_model="numpy")
+def rate_encode(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes):
+    """Rate code of the raw signal ``x``: spike probability ``max_rate * u`` of the scaled input ``u`` (or
+    ``1 - u``; signed ``2u - 1`` around the middle for an excitatory/inhibitory split).
+
+    Deterministic: the column's accumulator gains the probability and fires
+    when it reaches 1, so spikes are evenly spaced. Poisson: a Bernoulli draw
+    from a counter-based generator keyed by the stream's ``key``, its step and
+    the column within the stream, so any split into chunks, and any batch a
+    stream is encoded in, gives the same spikes. ``keys`` and ``steps`` hold
+    each stream's key and its step count at the start of ``x``; stream
+    ``n // F`` owns column ``n``. Returns the number of values of ``x`` that
+    are not finite.
     """
-    n_time, n_cols = u.shape
-    n_features = max_rate.shape[0]
-    for t in range(n_time):
-        for n in range(n_cols):
-            x = u[t, n]
-            if inverted:
-                x = 1.0 - x
-            if exc_inh:
-                x = 2.0 * x - 1.0
-            j = n % n_features
-            b = n // n_features
-            spikes[t, n] = _fire(x * max_rate[j], accumulator, n, poisson, keys[b], steps[b] + t, j)
+    return _rate_columns(
+        x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, 0, x.shape[1]
+    )
 
 
-@njit(cache=True)
-def population_encode(u, centres, sigma, max_rate, accumulator, poisson, keys, steps, spikes):
-    """Population code: bin ``b`` of column ``n`` is rate-coded at
-    ``max_rate * exp(-(x - centre_b)^2 / (2 sigma^2))``; spikes are ``(T, N * bins)``.
+@njit(cache=True, error_model="numpy", parallel=True)
+def rate_encode_parallel(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes):
+    """:func:`rate_encode` with the columns split over numba's threads."""
+    n_cols = x.shape[1]
+    n_chunks = split(n_cols)
+    bad = np.zeros(n_chunks, np.int64)
+    for c in prange(n_chunks):
+        first = c * PARALLEL_CHUNK
+        last = min(first + PARALLEL_CHUNK, n_cols)
+        bad[c] = _rate_columns(
+            x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last
+        )
+    return bad.sum()
 
-    Columns are independent, so each runs through time on its own and reuses
-    the field responses while its value is held (an upsampled observation).
-    Each step updates the column's bins side by side and stores their
-    accumulators in the state's dtype, exactly as they are kept between calls,
-    so a stream encoded whole or in chunks gives the same spikes.
-    """
-    n_time, n_cols = u.shape
-    n_features = sigma.shape[0]
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _population_columns(
+    x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes, first, last
+):
+    dtype = x.dtype.type
+    zero, half, one = dtype(0.0), dtype(0.5), dtype(1.0)
     n_bins = centres.shape[0]
-    rates = np.empty(n_bins)
-    for n in range(n_cols):
-        j = n % n_features
-        s = n // n_features
-        first = n * n_bins
-        last = np.nan
-        for t in range(n_time):
-            x = u[t, n]
-            if x != last:
-                for b in range(n_bins):
-                    d = (x - centres[b]) / sigma[j]
-                    rates[b] = max_rate[j] * np.exp(-0.5 * d * d)
-                last = x
+    width = last - first
+    lows = _spread(low, first, last, 1)
+    spans = _spread(_spans(low, high), first, last, 1)
+    sigmas = _spread(sigma, first, last, n_bins)
+    rates = _spread(max_rate, first, last, n_bins)
+    centre = np.empty(width * n_bins, x.dtype)
+    for m in range(width * n_bins):
+        centre[m] = centres[m % n_bins]
+    counters = _counters(keys, steps, first, last, sigma.shape[0], n_bins)
+    size = width * n_bins
+    y = np.empty(size, x.dtype)
+    exponent = np.empty(size, x.dtype)
+    reduced = np.empty(size, x.dtype)
+    gaussian = np.empty(size, x.dtype)
+    offset = first * n_bins
+    bad = 0
+    for t in range(x.shape[0]):
+        for i in range(width):
+            v = x[t, first + i]
+            bad += _not_finite(v)
+            u = _scale(v, lows[i], spans[i], zero, one)
             for b in range(n_bins):
-                col = first + b
-                if poisson:
-                    fire = _uniform(keys[s], steps[s] + t, j * n_bins + b) < rates[b]
-                else:
-                    acc = accumulator[col] + rates[b]
-                    fire = acc >= 1.0
-                    if fire:
-                        acc -= 1.0
-                    accumulator[col] = acc
-                spikes[t, col] = 1 if fire else 0
+                y[i * n_bins + b] = u
+        for m in range(size):
+            d = (y[m] - centre[m]) / sigmas[m]
+            y[m] = -half * d * d
+        _exp_negative(y, exp_table, powers, exponent, reduced, gaussian)
+        advance = np.uint64(t) * _STEP_STRIDE
+        row = spikes[t, offset : offset + size]
+        if poisson:
+            for m in range(size):
+                row[m] = 1 if _uniform(counters[m] + advance) < rates[m] * gaussian[m] else 0
+        else:
+            for m in range(size):
+                acc = accumulator[offset + m] + rates[m] * gaussian[m]
+                fire = acc >= one
+                accumulator[offset + m] = acc - one if fire else acc
+                row[m] = 1 if fire else 0
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def population_encode(
+    x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes
+):
+    """Population code of the raw signal ``x``: bin ``b`` of column ``n`` is rate-coded (see
+    :func:`rate_encode`) at ``max_rate * exp(-d * d / 2)`` with ``d = (u - centre_b) / sigma``, the exp by
+    the exp rule (:func:`exp_constants`); spikes are ``(T, N * bins)``. Returns the number of values of ``x``
+    that are not finite."""
+    return _population_columns(
+        x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes, 0,
+        x.shape[1],
+    )  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def population_encode_parallel(
+    x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes
+):
+    """:func:`population_encode` with the columns split over numba's threads."""
+    n_cols = x.shape[1]
+    n_chunks = split(n_cols)
+    bad = np.zeros(n_chunks, np.int64)
+    for c in prange(n_chunks):
+        first = c * PARALLEL_CHUNK
+        last = min(first + PARALLEL_CHUNK, n_cols)
+        bad[c] = _population_columns(
+            x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes,
+            first, last,
+        )  # fmt: skip
+    return bad.sum()
 
 
 @njit(cache=True)
@@ -182,114 +696,3 @@ def window_mean(spikes, history, filled, windows, channels, out):
             out[t, n] = totals[n] / (filled + 1 if filled < w else w)
         filled += 1
     return filled
-
-
-@njit(cache=True)
-def leaky_delta(u, spikes, value, beta, threshold, encode, recon):
-    """Step-forward (``beta = 1``) and leaky integrate-and-fire coding.
-
-    ``value`` is the reconstruction, shared by encoder and decoder. Each step
-    it first leaks towards the rest value 0.5 (``beta < 1``); then an up spike
-    fires when the input exceeds it by more than the threshold and a down
-    spike when the input falls below it by more, moving it by one threshold.
-    """
-    n_time, n_cols = recon.shape
-    n_features = threshold.shape[0]
-    for t in range(n_time):
-        for n in range(n_cols):
-            j = n % n_features
-            theta = threshold[j]
-            b = 0.5 + beta[j] * (value[n] - 0.5)
-            if encode:
-                v = u[t, n] - b
-                s = 1 if v > theta else (-1 if v < -theta else 0)
-                spikes[t, n] = s
-            else:
-                s = spikes[t, n]
-            b += s * theta
-            value[n] = b
-            recon[t, n] = b
-
-
-@njit(cache=True)
-def bsa(u, spikes, pending, taps, threshold, encode, recon):
-    """Ben's Spiker Algorithm, causal form.
-
-    ``pending[n, k]`` holds the reconstruction that spikes already sent add to
-    step ``t + k``. A spike adds the filter ``taps`` to it; the encoder fires
-    when that brings the next ``L`` steps closer to the current input (summed
-    absolute error) by more than the threshold. The current input ``x`` stands
-    in for the next ``L`` inputs, which a stream has not seen yet, and the
-    spikes of the next ``k`` steps are predicted to add ``x`` times the first
-    ``k`` taps to step ``t + k``.
-    """
-    n_time, n_cols = recon.shape
-    n_features, n_taps = taps.shape
-    for t in range(n_time):
-        for n in range(n_cols):
-            j = n % n_features
-            if encode:
-                x = u[t, n]
-                err_silent = 0.0
-                err_spike = 0.0
-                later = 0.0
-                for k in range(n_taps):
-                    d = x - pending[n, k] - x * later
-                    err_silent += abs(d)
-                    err_spike += abs(d - taps[j, k])
-                    later += taps[j, k]
-                s = 1 if err_spike <= err_silent - threshold[j] else 0
-                spikes[t, n] = s
-            else:
-                s = spikes[t, n]
-            if s:
-                for k in range(n_taps):
-                    pending[n, k] += taps[j, k]
-            recon[t, n] = pending[n, 0]
-            for k in range(n_taps - 1):
-                pending[n, k] = pending[n, k + 1]
-            pending[n, n_taps - 1] = 0.0
-
-
-@njit(cache=True)
-def pwm(u, spikes, phase, fired, value, frequency, bipolar, encode, recon):
-    """Pulse-width modulation against a falling sawtooth carrier.
-
-    The carrier ``d = 1 - phase`` falls from 1 towards 0 once per period of
-    ``1 / frequency`` steps. The magnitude ``m`` (``u``, or ``|2u - 1|`` when
-    bipolar, with the sign on the spike) fires one spike per period, at the
-    first step where the carrier has fallen to ``m`` or below. The decoder
-    sets the value to the middle of the carrier interval of that step, or, if
-    a period ends without a spike, to the middle of the interval below the
-    last carrier value.
-    """
-    n_time, n_cols = recon.shape
-    n_features = frequency.shape[0]
-    for t in range(n_time):
-        for n in range(n_cols):
-            j = n % n_features
-            f = frequency[j]
-            c = phase[n] + f
-            if c >= 1.0:
-                if not fired[n]:
-                    low_magnitude = 0.5 * (1.0 - phase[n])
-                    value[n] = 0.5 if bipolar else low_magnitude
-                c -= 1.0
-                fired[n] = False
-            phase[n] = c
-            carrier = 1.0 - c
-            s = 0
-            if encode:
-                if not fired[n]:
-                    x = u[t, n]
-                    m = abs(2.0 * x - 1.0) if bipolar else x
-                    if m >= carrier:
-                        s = -1 if (bipolar and x < 0.5) else 1
-                spikes[t, n] = s
-            else:
-                s = spikes[t, n]
-            if s != 0:
-                fired[n] = True
-                m_hat = 0.5 * (carrier + min(carrier + f, 1.0))
-                value[n] = 0.5 + 0.5 * s * m_hat if bipolar else m_hat
-            recon[t, n] = value[n]

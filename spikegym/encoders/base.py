@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
+import numba
 import numpy as np
 import torch
 from torch import nn
@@ -157,7 +158,9 @@ class SpikeEncoder(nn.Module):
     A subclass sets :attr:`name`, :attr:`state_type` and
     :attr:`decode_state_type` and implements the numpy-level rule in
     :meth:`_initial_state`, :meth:`_initial_decode_state`, :meth:`_encode` and
-    :meth:`_decode`, which see signals in scaled units as ``(T, N)`` arrays.
+    :meth:`_decode`, which see signals as ``(T, N)`` arrays (raw with the
+    bounds to scale them by, or scaled), and the torch rule of the CUDA path
+    in :meth:`_encode_tensor`.
 
     :param n_features: number of features ``F`` (the last axis of a signal).
     :param low: per-feature value that scales to 0.
@@ -333,16 +336,7 @@ class SpikeEncoder(nn.Module):
             device, array = torch.device("cpu"), signal
         else:
             raise TypeError(f"{argument} must be a torch.Tensor or numpy.ndarray, got {type(signal).__name__}")
-        shape = "(T, *batch, F)" if time_axis else "(*batch, F)"
-        if array.ndim < (2 if time_axis else 1) or array.shape[-1] != self.n_features:
-            raise ValueError(
-                f"{argument} must have shape {shape} with F = n_features = {self.n_features}, "
-                f"got shape {tuple(array.shape)}"
-            )
-        if time_axis and array.shape[0] == 0:
-            raise ValueError(f"{argument} must have at least one time step, got shape {tuple(array.shape)}")
-        if array.dtype.kind not in "fiu":
-            raise TypeError(f"{argument} must hold real numbers, got dtype {array.dtype}")
+        self._check_signal(array.shape, array.dtype.kind, argument, time_axis, array.dtype)
         original = array if time_axis else array[None]
         dtype = self.np_dtype
         if original.dtype.kind != "f" or original.dtype.itemsize <= dtype.itemsize:
@@ -350,6 +344,22 @@ class SpikeEncoder(nn.Module):
         narrowed = np.empty(original.shape, dtype)
         _kernels.narrow(np.ascontiguousarray(original).reshape(-1), narrowed.reshape(-1))
         return narrowed, original, device
+
+    def _check_signal(
+        self, shape: tuple[int, ...], kind: str, argument: str, time_axis: bool = True, dtype: Any = None
+    ) -> None:
+        """Raise unless a signal of this ``shape`` and dtype ``kind`` fits: ``(T, *batch, F)`` (or ``(*batch, F)``
+        without ``time_axis``), at least one step, real numbers."""
+        expected = "(T, *batch, F)" if time_axis else "(*batch, F)"
+        if len(shape) < (2 if time_axis else 1) or shape[-1] != self.n_features:
+            raise ValueError(
+                f"{argument} must have shape {expected} with F = n_features = {self.n_features}, "
+                f"got shape {tuple(shape)}"
+            )
+        if time_axis and shape[0] == 0:
+            raise ValueError(f"{argument} must have at least one time step, got shape {tuple(shape)}")
+        if kind not in "fiu":
+            raise TypeError(f"{argument} must hold real numbers, got dtype {dtype}")
 
     def _raise_not_finite(
         self, x: np.ndarray, original: np.ndarray, argument: str, flat_index: int, time_axis: bool = True
@@ -455,15 +465,82 @@ class SpikeEncoder(nn.Module):
             encoder tracks a value).
         :return: ``(spikes, state)``; spikes on the signal's device.
         """
+        if isinstance(signal, torch.Tensor) and signal.device.type != "cpu":
+            return self.encode_tensor(signal, state)
         x, original, device = self._signal_array(signal, "signal")
         batch_shape = tuple(x.shape[1:-1])
-        u = self._scaled(x, "signal", original)
         if state is None:
-            arrays = self._initial_state(u[0].copy(), batch_shape)
+            arrays = self._initial_state(self._scaled(x[:1], "signal", original[:1])[0], batch_shape)
         else:
             arrays = self._state_arrays(state, self.state_type, batch_shape)
-        spikes = self._encode(u, arrays)
+        spikes = self._encode_checked(x, original, arrays)
         return _tensor(spikes.reshape(x.shape[:-1] + self.spike_shape), device), self._state_tensors(arrays, device)
+
+    def _encode_checked(self, x: np.ndarray, original: np.ndarray, arrays: Any) -> np.ndarray:
+        """Spikes of the raw signal ``x`` (scaled inside the kernel); a value that is not finite is named as
+        ``original`` holds it."""
+        spikes, n_bad = self._encode(x.reshape(x.shape[0], -1), arrays, self._np("low"), self._np("high"))
+        if n_bad:
+            self._scaled(x, "signal", original)
+        return spikes
+
+    def encode_tensor(self, signal: torch.Tensor, state: Any | None = None) -> tuple[torch.Tensor, Any]:
+        """:meth:`encode` by torch operations on the signal's device, one step of the rule at a time over the
+        whole batch: the path of CUDA tensors, which stay on their device.
+
+        It gives the spikes and state that :meth:`encode` gives on the CPU, bit
+        for bit (the rules use only operations that round the same everywhere).
+        Only the first sample travels to the CPU, to start a stream's state.
+
+        >>> from spikegym.encoders import make
+        >>> x = torch.rand(20, 3, 2)
+        >>> enc = make("sf", 2, threshold=0.1)
+        >>> torch.equal(enc.encode_tensor(x)[0], enc.encode(x)[0])
+        True
+        """
+        if not isinstance(signal, torch.Tensor):
+            raise TypeError(f"signal must be a torch.Tensor, got {type(signal).__name__}")
+        self._check_signal(tuple(signal.shape), _torch_kind(signal.dtype), "signal", dtype=signal.dtype)
+        device = signal.device
+        x = signal.detach().to(self.low.dtype)
+        if not bool(torch.isfinite(x).all()):
+            x_cpu, original, _ = self._signal_array(signal.detach().cpu(), "signal")
+            self._scaled(x_cpu, "signal", original)
+        batch_shape = tuple(x.shape[1:-1])
+        if state is None:
+            first, _, _ = self._first_sample(signal[0].detach().cpu())
+            state = self._state_tensors(self._initial_state(first, batch_shape), device)
+        else:
+            state = self._device_state(state, batch_shape, device)
+        buffers = {name: tensor.to(device) for name, tensor in self._buffers.items() if tensor is not None}
+        low, high = buffers["low"], buffers["high"]
+        u = ((x - low) / (high - low)).clamp(0.0, 1.0)
+        return self._encode_tensor(u, state, buffers)
+
+    def _device_state(self, state: Any, batch_shape: tuple[int, ...], device: torch.device) -> Any:
+        """Copies of a caller's state on ``device``, checked like :meth:`_state_arrays` without leaving the
+        device."""
+        if not isinstance(state, self.state_type):
+            raise TypeError(
+                f"state must be a {self.state_type.__name__} from this {self.name} encoder, got {type(state).__name__}"
+            )
+        template = self._initial_state_for(self.state_type, batch_shape)
+        fields = []
+        for field, value, expected in zip(self.state_type._fields, state, template, strict=True):
+            tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+            dtype = np.asarray(expected).dtype
+            if tuple(tensor.shape) != np.shape(expected):
+                raise ValueError(
+                    f"state.{field} has shape {tuple(tensor.shape)}, but this {self.name} encoder with "
+                    f"batch shape {batch_shape} needs {np.shape(expected)}: was the state made for another signal?"
+                )
+            if str(tensor.dtype).removeprefix("torch.") != dtype.name:
+                raise TypeError(
+                    f"state.{field} has dtype {tensor.dtype}, but this {self.name} encoder needs {dtype}: "
+                    "was the state made by an encoder of another dtype?"
+                )
+            fields.append(tensor.to(device, copy=True))
+        return self.state_type(*fields)
 
     def decode(self, spikes: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
         """Decode spikes back into a ``(T, *batch, F)`` signal estimate.
@@ -510,9 +587,9 @@ class SpikeEncoder(nn.Module):
         """
         x, original, device = self._signal_array(signal, "signal")
         batch_shape = tuple(x.shape[1:-1])
-        u = self._scaled(x, "signal", original)
-        spikes = self._encode(u, self._initial_state(u[0].copy(), batch_shape))
-        recon = self._unscaled(self._decode(spikes, self._initial_decode_state(u[0].copy(), batch_shape)), x.shape)
+        first = self._scaled(x[:1], "signal", original[:1])[0]
+        spikes = self._encode_checked(x, original, self._initial_state(first.copy(), batch_shape))
+        recon = self._unscaled(self._decode(spikes, self._initial_decode_state(first, batch_shape)), x.shape)
         return _tensor(spikes.reshape(x.shape[:-1] + self.spike_shape), device), _tensor(recon, device)
 
     def forward(self, signal: ArrayLike, state: Any | None = None) -> tuple[torch.Tensor, Any]:
@@ -556,7 +633,15 @@ class SpikeEncoder(nn.Module):
         No validation: the caller guarantees finite values in ``[0, 1]`` of the
         encoder's dtype and a state from :meth:`stream_state` of matching size.
         """
-        return self._encode(scaled, state)
+        return self._encode(scaled, state, *self._unit_bounds())[0]
+
+    def _unit_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds 0 and 1 in the encoder's dtype, which leave a scaled signal as it is (cached per dtype)."""
+        key = (self.np_dtype, self.n_features)
+        bounds = _UNIT_BOUNDS.get(key)
+        if bounds is None:
+            bounds = _UNIT_BOUNDS[key] = (np.zeros(key[1], key[0]), np.ones(key[1], key[0]))
+        return bounds
 
     # ------------------------------------------------- the rule (subclasses)
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Any = None) -> Any:
@@ -568,13 +653,33 @@ class SpikeEncoder(nn.Module):
         """Decoder state arrays; ``first`` is ``None`` when the stream start is unknown."""
         raise NotImplementedError
 
-    def _encode(self, u: np.ndarray, state: Any) -> np.ndarray:
-        """Spikes ``(T, N * prod(spike_shape[1:]))`` for the scaled signal ``u`` ``(T, N)``."""
+    def _encode(self, x: np.ndarray, state: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
+        """Spikes ``(T, N * prod(spike_shape[1:]))`` for the signal ``x`` ``(T, N)`` scaled by ``low``/``high``
+        in the kernel, and how many values of ``x`` are not finite."""
+        raise NotImplementedError
+
+    def _encode_tensor(self, u: torch.Tensor, state: Any, buffers: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
+        """Spikes ``(T, *batch, *spike_shape)`` and the new state for the scaled signal ``u`` by torch operations,
+        with the buffers on ``u``'s device."""
         raise NotImplementedError
 
     def _decode(self, spikes: np.ndarray, state: Any, stride: int = 1) -> np.ndarray:
         """The scaled signal for flattened spikes at every ``stride``-th step: ``(T // stride, N)``."""
         raise NotImplementedError
+
+
+_UNIT_BOUNDS: dict[tuple[np.dtype, int], tuple[np.ndarray, np.ndarray]] = {}
+
+PARALLEL_MIN_ELEMENTS = 1 << 62
+"""Signals of at least this many elements (``T * N``) run the ``*_parallel`` kernels when numba has more
+than one thread (``numba.set_num_threads``)."""
+
+
+def kernel(serial: Callable[..., Any], parallel: Callable[..., Any], n_elements: int) -> Callable[..., Any]:
+    """``parallel`` for a large enough call when numba has more than one thread, else ``serial``."""
+    if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1:
+        return parallel
+    return serial
 
 
 def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -587,8 +692,8 @@ class MirroredEncoder(SpikeEncoder):
 
     Encoder and decoder share one state type and one kernel, so decoding from
     the state that encoding started from reproduces the encoder's
-    reconstruction exactly. A subclass implements :meth:`_start` (the state)
-    and :meth:`_run` (one call of its kernel).
+    reconstruction exactly. A subclass implements :meth:`_start` (the state),
+    :meth:`_run_encode` and :meth:`_run_decode` (its kernels).
     """
 
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Any = None) -> Any:
@@ -597,20 +702,23 @@ class MirroredEncoder(SpikeEncoder):
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         return self._start(first, batch_shape)
 
-    def _encode(self, u: np.ndarray, state: Any) -> np.ndarray:
-        spikes = np.empty(u.shape, np.int8)
-        self._run(u, spikes, state, np.empty(u.shape, self.np_dtype), encode=True)
-        return spikes
+    def _encode(self, x: np.ndarray, state: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
+        spikes = np.empty(x.shape, np.int8)
+        return spikes, self._run_encode(x, low, high, state, spikes)
 
     def _decode(self, spikes: np.ndarray, state: Any, stride: int = 1) -> np.ndarray:
         recon = np.empty(spikes.shape, self.np_dtype)
-        self._run(recon, spikes, state, recon, encode=False)
+        self._run_decode(spikes, state, recon)
         return recon if stride == 1 else recon[stride - 1 :: stride]
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         """State arrays for a stream starting at the scaled ``first`` sample (``None``: unknown)."""
         raise NotImplementedError
 
-    def _run(self, u: np.ndarray, spikes: np.ndarray, state: Any, recon: np.ndarray, encode: bool) -> None:
-        """Run the kernel: write ``spikes`` (``encode``) or read them, and write ``recon``."""
+    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: Any, spikes: np.ndarray) -> int:
+        """Run the encoding kernel on the raw ``x``, writing ``spikes``; the number of values not finite."""
+        raise NotImplementedError
+
+    def _run_decode(self, spikes: np.ndarray, state: Any, recon: np.ndarray) -> None:
+        """Run the decoding kernel, writing the scaled reconstruction ``recon``."""
         raise NotImplementedError

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_int, feature_values
+from spikegym.encoders import _kernels, _torch
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_int, feature_values, kernel
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
@@ -110,13 +110,16 @@ class BSAEncoder(MirroredEncoder):
         level = level.reshape(*batch_shape, self.n_features, 1)
         return BSAState((level * tail).astype(self.np_dtype))
 
-    def _run(self, u: np.ndarray, spikes: np.ndarray, state: BSAState, recon: np.ndarray, encode: bool) -> None:
-        _kernels.bsa(
-            u,
-            spikes,
-            state.pending.reshape(-1, self.order + 1),
-            self._np("taps"),
-            self._np("threshold"),
-            encode,
-            recon,
-        )
+    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: BSAState, spikes: np.ndarray) -> int:
+        run = kernel(_kernels.bsa_encode, _kernels.bsa_encode_parallel, x.size)
+        pending = state.pending.reshape(-1, self.order + 1)
+        return run(x, low, high, pending, self._np("taps"), self._np("threshold"), spikes)
+
+    def _run_decode(self, spikes: np.ndarray, state: BSAState, recon: np.ndarray) -> None:
+        _kernels.bsa_decode(spikes, state.pending.reshape(-1, self.order + 1), self._np("taps"), recon)
+
+    def _encode_tensor(
+        self, u: torch.Tensor, state: BSAState, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, BSAState]:
+        spikes, pending = _torch.bsa_encode(u, state.pending, buffers["taps"], buffers["threshold"])
+        return spikes, BSAState(pending)

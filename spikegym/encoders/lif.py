@@ -7,8 +7,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
+from spikegym.encoders import _kernels, _torch
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values, kernel
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
@@ -22,7 +22,7 @@ class LIFEncoder(MirroredEncoder):
     """Leaky integrate-and-fire encoder with signed spikes.
 
     The decoder's reconstruction ``r`` leaks towards the middle of the range,
-    ``r <- 0.5 + beta * (r - 0.5)``, and each spike moves it by one threshold.
+    ``r <- r - (1 - beta) * (r - 0.5)``, and each spike moves it by one threshold.
     The encoder's membrane potential is the input minus that leaked value; it
     fires an up (down) spike when the potential crosses ``+threshold``
     (``-threshold``) and resets by subtraction. Written as a neuron, the
@@ -101,13 +101,15 @@ class LIFEncoder(MirroredEncoder):
             return self.state_type(np.full(shape, 0.5, self.np_dtype))
         return self.state_type(first.reshape(shape))
 
-    def _run(self, u: np.ndarray, spikes: np.ndarray, state: LIFState, recon: np.ndarray, encode: bool) -> None:
-        _kernels.leaky_delta(
-            u,
-            spikes,
-            state[0].reshape(-1),
-            self._np("beta"),
-            self._np("threshold"),
-            encode,
-            recon,
-        )
+    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: LIFState, spikes: np.ndarray) -> int:
+        run = kernel(_kernels.leaky_encode, _kernels.leaky_encode_parallel, x.size)
+        return run(x, low, high, state[0].reshape(-1), self._np("beta"), self._np("threshold"), spikes)
+
+    def _run_decode(self, spikes: np.ndarray, state: LIFState, recon: np.ndarray) -> None:
+        _kernels.leaky_decode(spikes, state[0].reshape(-1), self._np("beta"), self._np("threshold"), recon)
+
+    def _encode_tensor(
+        self, u: torch.Tensor, state: LIFState, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, LIFState]:
+        spikes, value = _torch.leaky_encode(u, state[0], buffers["beta"], buffers["threshold"])
+        return spikes, self.state_type(value)

@@ -8,10 +8,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, check_int, feature_values
+from spikegym.encoders import _kernels, _torch
+from spikegym.encoders.base import FeatureValues, check_int, feature_values, kernel
 from spikegym.encoders.rate import RateCodedEncoder, Seed, window_range
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
+
+_EXP_RULES: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
 
 class PopulationEncoder(RateCodedEncoder):
@@ -78,18 +80,36 @@ class PopulationEncoder(RateCodedEncoder):
         return f"n_features={self.n_features}, n_bins={self.n_bins}, mode={self.mode!r}, window={self.window.tolist()}"
 
     def _fire(
-        self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
-    ) -> None:
-        _kernels.population_encode(
-            u,
-            self._np("centres"),
-            self._np("sigma"),
-            self._np("max_rate"),
-            accumulator,
-            self.mode == "poisson",
-            keys,
-            steps,
-            spikes,
+        self,
+        x: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        accumulator: np.ndarray,
+        keys: np.ndarray,
+        steps: np.ndarray,
+        spikes: np.ndarray,
+    ) -> int:
+        run = kernel(_kernels.population_encode, _kernels.population_encode_parallel, x.size * self.n_bins)
+        constants, powers = self._exp_rule()
+        parameters = (self._np("centres"), self._np("sigma"), self._np("max_rate"), constants, powers)
+        return run(x, low, high, *parameters, accumulator, self.mode == "poisson", keys, steps, spikes)
+
+    def _exp_rule(self) -> tuple[np.ndarray, np.ndarray]:
+        """The exp rule's constants in the encoder's dtype (cached per dtype)."""
+        dtype = self.np_dtype
+        if dtype not in _EXP_RULES:
+            _EXP_RULES[dtype] = _kernels.exp_constants(dtype)
+        return _EXP_RULES[dtype]
+
+    def _fire_tensor(
+        self, u: torch.Tensor, accumulator: torch.Tensor, counters: torch.Tensor, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        constants, powers = (torch.from_numpy(a).to(u.device) for a in self._exp_rule())
+        d = (u[..., None] - buffers["centres"]) / buffers["sigma"][:, None]
+        half = torch.tensor(0.5, dtype=u.dtype, device=u.device)
+        gaussian = _torch.exp_negative(-half * d * d, constants, powers)
+        return _torch.rate_spikes(
+            buffers["max_rate"][:, None] * gaussian, accumulator, self.mode == "poisson", counters
         )
 
     @classmethod

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_bool, feature_values
+from spikegym.encoders import _kernels, _torch
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_bool, feature_values, kernel
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
@@ -102,15 +102,17 @@ class PWMEncoder(MirroredEncoder):
         value = np.full(shape, 0.5, self.np_dtype) if first is None else first.reshape(shape)
         return PWMState(np.broadcast_to(before_first, shape).copy(), np.zeros(shape, np.bool_), value)
 
-    def _run(self, u: np.ndarray, spikes: np.ndarray, state: PWMState, recon: np.ndarray, encode: bool) -> None:
-        _kernels.pwm(
-            u,
-            spikes,
-            state.phase.reshape(-1),
-            state.fired.reshape(-1),
-            state.value.reshape(-1),
-            self._np("frequency"),
-            self.bipolar,
-            encode,
-            recon,
-        )
+    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: PWMState, spikes: np.ndarray) -> int:
+        run = kernel(_kernels.pwm_encode, _kernels.pwm_encode_parallel, x.size)
+        phase, fired, value = (field.reshape(-1) for field in state)
+        return run(x, low, high, phase, fired, value, self._np("frequency"), self.bipolar, spikes)
+
+    def _run_decode(self, spikes: np.ndarray, state: PWMState, recon: np.ndarray) -> None:
+        phase, fired, value = (field.reshape(-1) for field in state)
+        _kernels.pwm_decode(spikes, phase, fired, value, self._np("frequency"), self.bipolar, recon)
+
+    def _encode_tensor(
+        self, u: torch.Tensor, state: PWMState, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, PWMState]:
+        spikes, *fields = _torch.pwm_encode(u, *state, buffers["frequency"], self.bipolar)
+        return spikes, PWMState(*fields)

@@ -11,8 +11,16 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from spikegym.encoders import _kernels
-from spikegym.encoders.base import FeatureValues, SpikeEncoder, check_bool, check_choice, check_int, feature_values
+from spikegym.encoders import _kernels, _torch
+from spikegym.encoders.base import (
+    FeatureValues,
+    SpikeEncoder,
+    check_bool,
+    check_choice,
+    check_int,
+    feature_values,
+    kernel,
+)
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 Seed = int | torch.Generator | None
@@ -158,13 +166,29 @@ class RateCodedEncoder(SpikeEncoder):
         history = np.zeros((self._window_size, *batch_shape, *self.spike_shape), np.int8)
         return RateDecodeState(history, np.array(0, np.int64))
 
-    def _encode(self, u: np.ndarray, state: RateState) -> np.ndarray:
-        spikes = np.empty((u.shape[0], u.shape[1] * self._channels), np.int8)
-        self._fire(
-            u, state.accumulator.reshape(-1), state.key.reshape(-1).view(np.uint64), state.step.reshape(-1), spikes
-        )
-        state.step[...] += u.shape[0]
-        return spikes
+    def _encode(self, x: np.ndarray, state: RateState, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
+        spikes = np.empty((x.shape[0], x.shape[1] * self._channels), np.int8)
+        keys = state.key.reshape(-1).view(np.uint64)
+        n_bad = self._fire(x, low, high, state.accumulator.reshape(-1), keys, state.step.reshape(-1), spikes)
+        state.step[...] += x.shape[0]
+        return spikes, n_bad
+
+    def _encode_tensor(
+        self, u: torch.Tensor, state: RateState, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, RateState]:
+        counters = _torch.counters(state.key, state.step, self._stream_columns(u.device))
+        spikes, accumulator = self._fire_tensor(u, state.accumulator, counters, buffers)
+        return spikes, RateState(accumulator, state.step + u.shape[0], state.key)
+
+    def _stream_columns(self, device: torch.device) -> torch.Tensor:
+        """Each spike channel's column within its stream, shaped ``spike_shape``."""
+        return torch.arange(math.prod(self.spike_shape), device=device).reshape(self.spike_shape)
+
+    def _fire_tensor(
+        self, u: torch.Tensor, accumulator: torch.Tensor, counters: torch.Tensor, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spikes and accumulators by torch operations for the scaled ``u``, from each channel's ``counters``."""
+        raise NotImplementedError
 
     def _decode(self, spikes: np.ndarray, state: RateDecodeState, stride: int = 1) -> np.ndarray:
         rates = np.empty(spikes.shape, self.np_dtype)
@@ -176,9 +200,17 @@ class RateCodedEncoder(SpikeEncoder):
         return self._from_rates(by_channel).reshape(kept.shape[0], -1)
 
     def _fire(
-        self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
-    ) -> None:
-        """Run the encoding kernel on the scaled signal ``(T, N)``, writing ``spikes``."""
+        self,
+        x: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        accumulator: np.ndarray,
+        keys: np.ndarray,
+        steps: np.ndarray,
+        spikes: np.ndarray,
+    ) -> int:
+        """Run the encoding kernel on the raw signal ``(T, N)``, writing ``spikes``; the number of values not
+        finite."""
         raise NotImplementedError
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
@@ -248,19 +280,27 @@ class RateEncoder(RateCodedEncoder):
         )
 
     def _fire(
-        self, u: np.ndarray, accumulator: np.ndarray, keys: np.ndarray, steps: np.ndarray, spikes: np.ndarray
-    ) -> None:
-        _kernels.rate_encode(
-            u,
-            self._np("max_rate"),
-            self.inverted,
-            self.exc_inh,
-            accumulator,
-            self.mode == "poisson",
-            keys,
-            steps,
-            spikes,
-        )
+        self,
+        x: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        accumulator: np.ndarray,
+        keys: np.ndarray,
+        steps: np.ndarray,
+        spikes: np.ndarray,
+    ) -> int:
+        run = kernel(_kernels.rate_encode, _kernels.rate_encode_parallel, x.size)
+        poisson = self.mode == "poisson"
+        max_rate = self._np("max_rate")
+        return run(x, low, high, max_rate, self.inverted, self.exc_inh, accumulator, poisson, keys, steps, spikes)
+
+    def _fire_tensor(
+        self, u: torch.Tensor, accumulator: torch.Tensor, counters: torch.Tensor, buffers: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        one = torch.ones((), dtype=u.dtype, device=u.device)
+        u = one - u if self.inverted else u
+        u = (one + one) * u - one if self.exc_inh else u
+        return _torch.rate_spikes(u * buffers["max_rate"], accumulator, self.mode == "poisson", counters)
 
     @classmethod
     def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:
