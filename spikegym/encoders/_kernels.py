@@ -41,7 +41,8 @@ PARALLEL_CHUNK = 256
 """Columns per task of a parallel kernel."""
 
 
-def split(n_cols: int) -> int:
+@njit(cache=True)
+def split(n_cols):
     """The number of column chunks of ``PARALLEL_CHUNK`` columns a parallel kernel runs as tasks."""
     return max(1, -(-n_cols // PARALLEL_CHUNK))
 
@@ -446,7 +447,11 @@ def bsa_encode(x, low, high, pending, taps, threshold, spikes):
     predicted to add ``x`` times the first ``k`` taps to step ``t + k``.
     Returns the number of values of ``x`` that are not finite.
     """
-    return _bsa_columns(x, low, high, pending, taps, threshold, spikes, 0, x.shape[1])
+    n_cols = x.shape[1]
+    bad = 0
+    for first in range(0, n_cols, PARALLEL_CHUNK):  # blocks whose working set stays in the L1 cache
+        bad += _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, min(first + PARALLEL_CHUNK, n_cols))
+    return bad
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -639,10 +644,14 @@ def population_encode(
     :func:`rate_encode`) at ``max_rate * exp(-d * d / 2)`` with ``d = (u - centre_b) / sigma``, the exp by
     the exp rule (:func:`exp_constants`); spikes are ``(T, N * bins)``. Returns the number of values of ``x``
     that are not finite."""
-    return _population_columns(
-        x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes, 0,
-        x.shape[1],
-    )  # fmt: skip
+    n_cols = x.shape[1]
+    bad = 0
+    for first in range(0, n_cols, PARALLEL_CHUNK):  # blocks whose working set stays in the L1 cache
+        bad += _population_columns(
+            x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes,
+            first, min(first + PARALLEL_CHUNK, n_cols),
+        )  # fmt: skip
+    return bad
 
 
 @njit(cache=True, error_model="numpy", parallel=True)

@@ -670,14 +670,18 @@ class SpikeEncoder(nn.Module):
 
 _UNIT_BOUNDS: dict[tuple[np.dtype, int], tuple[np.ndarray, np.ndarray]] = {}
 
-PARALLEL_MIN_ELEMENTS = 1 << 62
-"""Signals of at least this many elements (``T * N``) run the ``*_parallel`` kernels when numba has more
-than one thread (``numba.set_num_threads``)."""
+PARALLEL_MIN_ELEMENTS: int | None = None
+"""Calls on signals of at least this many elements (``T * N``) run the ``*_parallel`` kernels, which split the
+columns over numba's threads (``numba.set_num_threads``); ``None``, the default, never does. On the 2-core
+development machine, shared with other work, two threads were 2-100x slower than one for every encoder
+(``scripts/bench_encoders.py`` measures both); set it where cores are free and two threads measure faster."""
 
 
 def kernel(serial: Callable[..., Any], parallel: Callable[..., Any], n_elements: int) -> Callable[..., Any]:
-    """``parallel`` for a large enough call when numba has more than one thread, else ``serial``."""
-    if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1:
+    """``parallel`` for a call of at least :data:`PARALLEL_MIN_ELEMENTS` elements when numba has more than one
+    thread, else ``serial``."""
+    threshold = PARALLEL_MIN_ELEMENTS
+    if threshold is not None and n_elements >= threshold and numba.get_num_threads() > 1:
         return parallel
     return serial
 
