@@ -31,53 +31,16 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from spikegym.rl.leaky_scan import RESETS as LEAKY_RESETS
+from spikegym.rl.leaky_scan import SURROGATES, Derivative, leaky_scan
+
 Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
 READOUTS: tuple[str, ...] = ("membrane_mean", "last_membrane", "spike_count")
 Reset = Literal["subtract", "zero"]
-RESETS: tuple[str, ...] = ("subtract", "zero")
+RESETS: tuple[str, ...] = LEAKY_RESETS
 NIR_EXACT: dict[str, str] = {"reset": "zero", "readout": "spike_count"}
 """The extractor options whose dynamics are NIR primitives: ``LIF`` neurons that reset to zero in the step
 they fire, and a spike-count read-out, which the action head turns into the sum of its per-sub-step outputs."""
-
-
-def _fast_sigmoid_derivative(shifted: torch.Tensor, slope: float) -> torch.Tensor:
-    return 1.0 / (slope * shifted.abs() + 1.0) ** 2
-
-
-def _atan_derivative(shifted: torch.Tensor, alpha: float) -> torch.Tensor:
-    return alpha / 2 / (1 + (torch.pi / 2 * alpha * shifted) ** 2)
-
-
-def _sigmoid_derivative(shifted: torch.Tensor, slope: float) -> torch.Tensor:
-    """``slope * s(slope x) * s(-slope x)``: snntorch's ``k e^(-kx) / (e^(-kx) + 1)^2`` without the overflow."""
-    scaled = slope * shifted
-    return slope * torch.sigmoid(scaled) * torch.sigmoid(-scaled)
-
-
-def _triangular_derivative(shifted: torch.Tensor, threshold: float) -> torch.Tensor:
-    """snntorch's ``triangular``: ``threshold`` below the threshold, ``-threshold`` at and above it."""
-    return torch.where(shifted < 0, threshold, -threshold).to(shifted.dtype)
-
-
-def _straight_through_derivative(shifted: torch.Tensor, _: float) -> torch.Tensor:
-    return torch.ones_like(shifted)
-
-
-SURROGATES: dict[str, tuple[Callable[[torch.Tensor, float], torch.Tensor], float]] = {
-    "fast_sigmoid": (_fast_sigmoid_derivative, 25.0),
-    "atan": (_atan_derivative, 2.0),
-    "sigmoid": (_sigmoid_derivative, 25.0),
-    "triangular": (_triangular_derivative, 1.0),
-    "straight_through": (_straight_through_derivative, 1.0),
-}
-"""Surrogate gradients by name: the derivative of the smooth stand-in and the default of its slope.
-
-The same gradients as ``snntorch.surrogate`` (slope 25 for ``fast_sigmoid``
-and ``sigmoid``, ``alpha`` 2 for ``atan``), computed so that none overflows:
-snntorch's ``sigmoid`` computes ``exp(-k x)`` and gives NaN once a membrane is
-a few units below threshold (``exp(100)`` at ``k = 25``, ``x = -4``).
-``triangular`` and ``straight_through`` take no slope.
-"""
 
 
 class _SurrogateSpikeFunction(torch.autograd.Function):
@@ -178,40 +141,69 @@ class LearnablePopulationEncoder(nn.Module):
         return torch.stack(spikes, dim=1)
 
 
-def leaky_layer(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``neuron``'s dynamics over input currents ``(B, T, N)`` from a zero membrane.
+def _surrogate(spike_grad: Callable[[torch.Tensor], torch.Tensor]) -> tuple[str | Derivative, float | None]:
+    """The surrogate of ``spike_grad`` for :func:`leaky_scan`: a :class:`SurrogateSpike`'s name and slope
+    (computed in the compiled kernel), else its elementwise derivative through autograd."""
+    if isinstance(spike_grad, SurrogateSpike):
+        return spike_grad.name, spike_grad.slope
 
-    The same update as calling ``snn.Leaky`` step by step, with its ``beta``,
-    ``threshold``, surrogate and reset, fused into one loop that keeps no state
-    in the module: reset by subtraction, delayed (snntorch's default: the
-    reset of step ``t`` is the detached spike of step ``t - 1``), or to zero in
-    the step the neuron fires (``reset_mechanism="zero", reset_delay=False``:
-    NIR's ``LIF``/``IF``). Without gradients the spike is a plain comparison.
-    Returns spikes and membranes (after any reset), both ``(B, T, N)``.
-    """
-    beta = neuron.beta.clamp(0, 1)
-    threshold = neuron.threshold
-    fire = neuron.spike_grad if torch.is_grad_enabled() else (lambda shifted: (shifted > 0).to(current.dtype))
+    def through_autograd(shifted: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            leaf = shifted.detach().requires_grad_()
+            return torch.autograd.grad(spike_grad(leaf).sum(), leaf)[0]
+
+    return through_autograd, None
+
+
+def _check_leaky(neuron: snn.Leaky) -> None:
+    """Refuse the ``snn.Leaky`` options :func:`leaky_layer` does not run, naming them (rather than ignore them)."""
     to_zero = neuron.reset_mechanism == "zero"
-    if (to_zero and neuron.reset_delay) or neuron.reset_mechanism not in ("subtract", "zero"):
+    if (to_zero and neuron.reset_delay) or neuron.reset_mechanism not in RESETS:
         raise ValueError(
             f"leaky_layer runs snn.Leaky with reset 'subtract' (delayed) or 'zero' (reset_delay=False), got "
             f"reset_mechanism={neuron.reset_mechanism!r}, reset_delay={neuron.reset_delay}"
         )
-    membrane = torch.zeros_like(current[:, 0])
-    spike = torch.zeros_like(membrane)
-    spikes, membranes = [], []
-    for t in range(current.shape[1]):
-        if to_zero:
-            membrane = beta * membrane + current[:, t]
-            spike = fire(membrane - threshold)
-            membrane = membrane - spike * membrane
-        else:
-            membrane = beta * membrane + current[:, t] - spike.detach() * threshold
-            spike = fire(membrane - threshold)
-        spikes.append(spike)
-        membranes.append(membrane)
-    return torch.stack(spikes, dim=1), torch.stack(membranes, dim=1)
+    unsupported = {
+        "learn_beta": neuron.beta.requires_grad,
+        "learn_threshold": neuron.threshold.requires_grad,
+        "inhibition": bool(neuron.inhibition),
+        "state_quant": bool(neuron.state_quant),
+        "graded_spikes_factor != 1": bool((torch.as_tensor(neuron.graded_spikes_factor) != 1).any()),
+        "surrogate_disable": bool(neuron.surrogate_disable),
+    }
+    given = [name for name, used in unsupported.items() if used]
+    if given:
+        raise ValueError(f"leaky_layer does not run snn.Leaky with {', '.join(given)}; build the neuron without it")
+
+
+def leaky_layer(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``neuron``'s dynamics over input currents ``(B, T, N)`` from a zero membrane.
+
+    The same update as calling ``snn.Leaky`` step by step, with its ``beta``,
+    ``threshold``, surrogate and reset, fused into one call that keeps no state
+    in the module (:func:`~spikegym.rl.leaky_scan.leaky_scan`: a compiled loop
+    over the ``T`` sub-steps and a hand-written backward pass): reset by
+    subtraction, delayed (snntorch's default: the reset of step ``t`` is the
+    detached spike of step ``t - 1``), or to zero in the step the neuron fires
+    (``reset_mechanism="zero", reset_delay=False``: NIR's ``LIF``/``IF``).
+    Spikes and membranes equal the stepped module's bit for bit. Without
+    gradients nothing is kept for a backward pass. Options it does not run
+    (learnable ``beta`` or threshold, inhibition, quantised state, graded
+    spikes) are refused. Returns spikes and membranes (after any reset), both ``(B, T, N)``.
+
+    >>> neuron = snn.Leaky(beta=0.5, spike_grad=spike_surrogate("atan"))
+    >>> spikes, membranes = leaky_layer(neuron, torch.tensor([[[0.8], [0.8], [0.8]]]))
+    >>> spikes.flatten().tolist(), [round(m, 4) for m in membranes.flatten().tolist()]
+    ([0.0, 1.0, 0.0], [0.8, 1.2, 0.4])
+    """
+    _check_leaky(neuron)
+    return _run_leaky(neuron, current)
+
+
+def _run_leaky(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`leaky_layer` without checking the neuron's options (for neurons built that way)."""
+    surrogate, slope = _surrogate(neuron.spike_grad)
+    return leaky_scan(current, neuron.beta.clamp(0, 1), neuron.threshold, neuron.reset_mechanism, surrogate, slope)
 
 
 class SpikingExtractor(BaseFeaturesExtractor):
@@ -302,7 +294,7 @@ class SpikingExtractor(BaseFeaturesExtractor):
         recorded = []
         membranes = torch.empty(0)
         for layer, neuron in zip(self.layers, self.neurons, strict=True):
-            x, membranes = leaky_layer(neuron, layer(x))
+            x, membranes = _run_leaky(neuron, layer(x))  # neurons built in __init__ with options leaky_layer runs
             if self.record:
                 recorded.append(x.detach())
         if self.record:
