@@ -1,4 +1,5 @@
-"""SB3 policies for spiking actors: SAC and TD3 with a choice of critics, and PopSAN's population action head.
+"""SB3 policies for spiking actors: PPO/A2C, SAC and TD3 with a choice of critics, and PopSAN's population
+action head.
 
 The actor runs a :class:`~spikegym.rl.extractors.SpikingExtractor`; the
 critics only train it and are never deployed, so they may be spiking (SB3's
@@ -11,9 +12,9 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy, ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, MlpExtractor
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
@@ -114,3 +115,57 @@ class PopulationTD3Policy(SpikingTD3Policy):
         latent = hidden[-1].in_features if len(hidden) == 1 else -1
         actor.mu = nn.Sequential(_population_decoder(self, actor.features_dim, latent), nn.Tanh())
         return actor
+
+
+class _SplitMlpExtractor(nn.Module):
+    """SB3's ``MlpExtractor`` interface over two inputs of different widths: the actor's features and the
+    critic's flattened observation."""
+
+    def __init__(self, actor: MlpExtractor, critic: MlpExtractor) -> None:
+        super().__init__()
+        self.policy_net, self.value_net = actor.policy_net, critic.value_net
+        self.latent_dim_pi, self.latent_dim_vf = actor.latent_dim_pi, critic.latent_dim_vf
+
+    def forward(self, features: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features[0]), self.forward_critic(features[1])
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return self.policy_net(features)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value_net(features)
+
+
+class SpikingActorCriticPolicy(ActorCriticPolicy):
+    """PPO/A2C's policy for a spiking actor whose value net is an MLP over the flattened spike block
+    (``critic="mlp"``): the value net only trains the actor and is never deployed or exported, so it may be
+    any network, and an MLP fits returns that a spike-count read-out reaches only slowly.
+
+    ``net_arch`` takes SB3's form: ``{"pi": [...], "vf": [...]}`` (``pi`` after the spiking extractor,
+    ``vf`` the MLP's hidden layers); ``critic="spiking"`` is SB3's own policy with separate extractors.
+
+    >>> from stable_baselines3 import PPO
+    >>> from spikegym.rl.extractors import SpikingExtractor
+    >>> kwargs = {"features_extractor_class": SpikingExtractor, "net_arch": {"pi": [], "vf": [64]}, "critic": "mlp"}
+    >>> model = PPO(SpikingActorCriticPolicy, "CartPole-v1", policy_kwargs=kwargs)  # doctest: +SKIP
+    """
+
+    def __init__(self, *args: object, critic: Literal["spiking", "mlp"] = "mlp", **kwargs: object) -> None:
+        if critic not in ("spiking", "mlp"):
+            raise ValueError(f"critic must be 'spiking' or 'mlp', got {critic!r}")
+        self.critic_network = critic
+        super().__init__(*args, **{**kwargs, "share_features_extractor": False})
+
+    def _build_mlp_extractor(self) -> None:
+        if self.critic_network == "spiking":
+            super()._build_mlp_extractor()
+            return
+        arch = self.net_arch if isinstance(self.net_arch, dict) else {"pi": self.net_arch, "vf": self.net_arch}
+        self.vf_features_extractor = FlattenExtractor(self.observation_space)
+        actor = MlpExtractor(self.features_dim, {"pi": arch.get("pi", []), "vf": []}, self.activation_fn)
+        critic = MlpExtractor(self.vf_features_extractor.features_dim, {"pi": [], "vf": arch.get("vf", [])},
+                              self.activation_fn)  # fmt: skip
+        self.mlp_extractor = _SplitMlpExtractor(actor, critic).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, object]:
+        return {**super()._get_constructor_parameters(), "critic": self.critic_network}

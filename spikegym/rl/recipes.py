@@ -22,8 +22,8 @@ OPTIONAL = (
     "algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic", "nir_exact"
 )
 CRITICS: dict[str, tuple[str, ...]] = {
-    "a2c": ("shared", "spiking"),
-    "ppo": ("shared", "spiking"),
+    "a2c": ("shared", "spiking", "mlp"),
+    "ppo": ("shared", "spiking", "mlp"),
     "sac": ("spiking", "mlp"),
     "td3": ("spiking", "mlp"),
 }

@@ -32,7 +32,13 @@ from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
 from spikegym.rl.extractors import NIR_EXACT, SpikingExtractor
 from spikegym.rl.interrupt import StopOnSignal, WholeCheckpoints, save_whole, stop_on_signals
-from spikegym.rl.policies import PopulationSACPolicy, PopulationTD3Policy, SpikingSACPolicy, SpikingTD3Policy
+from spikegym.rl.policies import (
+    PopulationSACPolicy,
+    PopulationTD3Policy,
+    SpikingActorCriticPolicy,
+    SpikingSACPolicy,
+    SpikingTD3Policy,
+)
 from spikegym.rl.recipes import CRITICS, Recipe, load_recipe
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
@@ -87,8 +93,9 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
     With a ``population_head``, the extractor gains an output layer of
     ``n_actions x population_head`` neurons read out as spike rates. The
     recipe's ``critic`` picks the networks that only train: for PPO/A2C a
-    value head on the actor's features (``shared``) or a value net with its
-    own spiking extractor (``spiking``); for SAC/TD3 spiking or MLP critics.
+    value head on the actor's features (``shared``), a value net with its
+    own spiking extractor (``spiking``) or an MLP over the flattened spike block
+    (``mlp``: ``net_arch["vf"]``, or the recipe's ``ann_net_arch``); for SAC/TD3 spiking or MLP critics.
     """
     if not spiking:
         return {"net_arch": recipe.ann_net_arch}
@@ -98,13 +105,18 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
         extractor["hidden"] = [*extractor.get("hidden", [64, 64]), n_actions * recipe.population_head]
         extractor["readout"] = "spike_count"
     kwargs = {"features_extractor_class": SpikingExtractor, "features_extractor_kwargs": extractor}
+    net_arch = recipe.net_arch
     if recipe.algo in CRITICS:
         critic = recipe.critic or CRITICS[recipe.algo][0]
         if recipe.algo in ("sac", "td3"):
             kwargs["critic"] = critic
+        elif critic == "mlp":
+            kwargs["critic"] = critic
+            if not isinstance(net_arch, dict):
+                net_arch = {"pi": list(net_arch), "vf": list(recipe.ann_net_arch)}
         else:
             kwargs["share_features_extractor"] = critic == "shared"
-    return {**kwargs, "net_arch": recipe.net_arch}
+    return {**kwargs, "net_arch": net_arch}
 
 
 SPIKING_POLICIES: dict[tuple[str, bool], type[BasePolicy]] = {
@@ -126,6 +138,8 @@ def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool, device: s
     policy: str | type[BasePolicy] = "MlpPolicy"
     if spiking and recipe.algo in ("sac", "td3"):
         policy = SPIKING_POLICIES[recipe.algo, recipe.population_head is not None]
+    elif spiking and recipe.critic == "mlp":
+        policy = SpikingActorCriticPolicy
     return ALGORITHMS[recipe.algo](
         policy,
         env,

@@ -1,4 +1,5 @@
-"""SAC/TD3 policies for spiking actors: critic choice, PPO/A2C value nets, the population head."""
+"""Policies for spiking actors: SAC/TD3 critic choice, PPO/A2C value nets (shared, spiking, MLP), the population
+head."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
@@ -65,6 +67,45 @@ def test_on_policy_value_nets_share_the_actors_spiking_features_or_have_their_ow
     assert isinstance(policy.pi_features_extractor, SpikingExtractor)
     assert isinstance(policy.vf_features_extractor, SpikingExtractor)
     assert (policy.vf_features_extractor is policy.pi_features_extractor) == (critic != "spiking")
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_an_mlp_value_net_reads_the_flattened_spike_block_trains_and_survives_saving(
+    algo: str, tmp_path: Path
+) -> None:
+    batch = {"batch_size": 16} if algo == "ppo" else {}
+    recipe = dataclasses.replace(tiny_recipe(algo, "CartPole-v1", n_steps=16, **batch), critic="mlp")
+    env = make_vec_env(
+        "CartPole-v1", seed=0, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": "CartPole-v1"}
+    )
+    model = build_model(recipe, env, seed=0, spiking=True)
+    policy = model.policy
+    assert isinstance(policy.pi_features_extractor, SpikingExtractor)
+    assert not any(isinstance(m, SpikingExtractor) for m in policy.vf_features_extractor.modules())
+    value_layers = [m for m in policy.mlp_extractor.value_net if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in value_layers] == list(recipe.ann_net_arch)
+    assert value_layers[0].in_features == int(np.prod(env.observation_space.shape))
+    assert not any(p is q for p in policy.pi_features_extractor.parameters() for q in value_layers[0].parameters())
+    actor_before = [p.detach().clone() for p in policy.pi_features_extractor.parameters()]
+    value_before = [p.detach().clone() for p in policy.mlp_extractor.value_net.parameters()]
+    model.learn(total_timesteps=32)
+    trained = ((actor_before, policy.pi_features_extractor), (value_before, policy.mlp_extractor.value_net))
+    for before, module in trained:
+        assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+    model.save(tmp_path / "model.zip")
+    loaded = type(model).load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.critic_network == "mlp"
+    observations = torch.as_tensor(np.stack([env.observation_space.sample() for _ in range(5)]))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.policy.predict_values(observations), policy.predict_values(observations))
+
+
+def test_an_unknown_on_policy_critic_is_refused() -> None:
+    from spikegym.rl.policies import SpikingActorCriticPolicy
+
+    env = SpikeObservationWrapper(gym.make("CartPole-v1"), encoder="CartPole-v1")
+    with pytest.raises(ValueError, match="critic must be 'spiking' or 'mlp', got 'shared'"):
+        SpikingActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3, critic="shared")
 
 
 @pytest.mark.parametrize("algo", ["sac", "td3"])

@@ -32,8 +32,8 @@ def test_unknown_algorithms_and_envs_without_a_recipe() -> None:
         ("ppo", "n_envs: 4\n  n_timesteps: 10\n  net_arch: big", r"CartPole-v1.net_arch must be a list of layer sizes"),
         (
             "ppo",
-            "n_envs: 4\n  n_timesteps: 10\n  critic: mlp",
-            r"critic must be one of \['shared', 'spiking'\]; got 'mlp'",
+            "n_envs: 4\n  n_timesteps: 10\n  critic: ann",
+            r"critic must be one of \['shared', 'spiking', 'mlp'\]; got 'ann'",
         ),
         ("dqn", "n_envs: 1\n  n_timesteps: 10\n  critic: spiking", r"CartPole-v1.critic must be absent for dqn"),
         ("ppo", "n_envs: 1\n  n_timesteps: 10\n  nir_exact: 0.5", r"CartPole-v1.nir_exact must be a mapping"),
@@ -45,8 +45,8 @@ def test_unknown_algorithms_and_envs_without_a_recipe() -> None:
         ("ppo", "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {beta: 0.9}", r"nir_exact has unknown key\(s\) \['beta'\]"),
         (
             "ppo",
-            "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {critic: mlp}",
-            r"\(with CartPole-v1.nir_exact\): CartPole-v1.critic must be one of \['shared', 'spiking'\]",
+            "n_envs: 1\n  n_timesteps: 10\n  nir_exact: {critic: ann}",
+            r"\(with CartPole-v1.nir_exact\): CartPole-v1.critic must be one of \['shared', 'spiking', 'mlp'\]",
         ),
         (
             "sac",
