@@ -39,6 +39,8 @@ _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 PARALLEL_CHUNK = 256
 """Columns per task of a parallel kernel."""
+NARROW = 64
+"""Below this many columns BSA runs column by column (:func:`_bsa_narrow`), cheaper for a wrapper's stream."""
 
 
 @njit(cache=True)
@@ -130,6 +132,8 @@ def _spread(values, first, last, repeat):
     """Per-feature ``values`` spread over the columns ``first .. last - 1``, each column repeated ``repeat``
     times (the bins of a population code): column ``n`` gets feature ``n % F``."""
     n_features = values.shape[0]
+    if first == 0 and last == n_features and repeat == 1:  # one stream: the values themselves, read only
+        return values
     out = np.empty((last - first) * repeat, values.dtype)
     j = first % n_features
     i = 0
@@ -448,9 +452,47 @@ def bsa_encode(x, low, high, pending, taps, threshold, spikes):
     Returns the number of values of ``x`` that are not finite.
     """
     n_cols = x.shape[1]
+    if n_cols < NARROW:
+        return _bsa_narrow(x, low, high, pending, taps, threshold, spikes)
     bad = 0
     for first in range(0, n_cols, PARALLEL_CHUNK):  # blocks whose working set stays in the L1 cache
         bad += _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, min(first + PARALLEL_CHUNK, n_cols))
+    return bad
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _bsa_narrow(x, low, high, pending, taps, threshold, spikes):
+    """:func:`bsa_encode` for a few columns (a wrapper's stream): column by column, the taps innermost, the
+    same operations in the same order as the wide loop, without its per-call tables."""
+    dtype = x.dtype.type
+    zero, one = dtype(0.0), dtype(1.0)
+    n_features, n_taps = taps.shape
+    later = np.empty((n_features, n_taps), taps.dtype)
+    for j in range(n_features):
+        running = zero
+        for k in range(n_taps):
+            later[j, k] = running
+            running += taps[j, k]
+    bad = 0
+    for n in range(x.shape[1]):
+        j = n % n_features
+        ahead, tap, before = pending[n], taps[j], later[j]
+        span = high[j] - low[j]
+        for t in range(x.shape[0]):
+            v = x[t, n]
+            bad += _not_finite(v)
+            u = _scale(v, low[j], span, zero, one)
+            err_silent = zero
+            err_spike = zero
+            for k in range(n_taps):
+                d = (u - ahead[k]) - u * before[k]
+                err_silent += abs(d)
+                err_spike += abs(d - tap[k])
+            fire = err_spike <= err_silent - threshold[j]
+            spikes[t, n] = 1 if fire else 0
+            for k in range(n_taps - 1):
+                ahead[k] = (ahead[k + 1] + tap[k + 1]) if fire else ahead[k + 1]
+            ahead[n_taps - 1] = zero
     return bad
 
 
@@ -502,11 +544,13 @@ def _uniform(z):
 
 
 @njit(cache=True, inline="always")
-def _counters(keys, steps, first, last, n_features, repeat):
+def _counters(keys, steps, first, last, n_features, repeat, poisson):
     """Each column's Poisson counter at the start of the call, ``key + step * stride + stream_col * golden``,
     for columns ``first .. last - 1`` of streams of ``n_features * repeat`` columns; per time step the counter
     advances by ``stride`` (arithmetic modulo 2**64)."""
-    out = np.empty((last - first) * repeat, np.uint64)
+    out = np.empty((last - first) * repeat if poisson else 0, np.uint64)
+    if not poisson:  # deterministic: no counters to read
+        return out
     i = 0
     for n in range(first, last):
         stream = n // n_features
@@ -517,20 +561,6 @@ def _counters(keys, steps, first, last, n_features, repeat):
     return out
 
 
-@njit(cache=True, inline="always")
-def _rate_spike(q, accumulator, poisson, counter, one):
-    """Spike ``sign(q)`` with probability ``|q|``: Bernoulli from the counter (Poisson), or when the deterministic
-    accumulator, gaining ``|q|`` per step, reaches 1. Returns ``(spike, accumulator)``."""
-    a = abs(q)
-    if poisson:
-        fire = _uniform(counter) < a
-    else:
-        accumulator = accumulator + a
-        fire = accumulator >= one
-        accumulator = accumulator - one if fire else accumulator
-    return ((1 if q > 0 else -1) if fire else 0), accumulator
-
-
 @njit(cache=True, inline="always", error_model="numpy")
 def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last):
     dtype = x.dtype.type
@@ -538,7 +568,7 @@ def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisso
     lows = _spread(low, first, last, 1)
     spans = _spread(_spans(low, high), first, last, 1)
     rates = _spread(max_rate, first, last, 1)
-    counters = _counters(keys, steps, first, last, max_rate.shape[0], 1)
+    counters = _counters(keys, steps, first, last, max_rate.shape[0], 1, poisson)
     bad = 0
     for t in range(x.shape[0]):
         advance = np.uint64(t) * _STEP_STRIDE
@@ -549,8 +579,14 @@ def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisso
             u = _scale(v, lows[i], spans[i], zero, one)
             u = one - u if inverted else u
             u = two * u - one if exc_inh else u
-            s, accumulator[n] = _rate_spike(u * rates[i], accumulator[n], poisson, counters[i] + advance, one)
-            spikes[t, n] = s
+            q = u * rates[i]
+            if poisson:
+                fire = _uniform(counters[i] + advance) < abs(q)
+            else:
+                acc = accumulator[n] + abs(q)
+                fire = acc >= one
+                accumulator[n] = acc - one if fire else acc
+            spikes[t, n] = (1 if q > 0 else -1) if fire else 0
     return bad
 
 
@@ -603,7 +639,7 @@ def _population_columns(
     centre = np.empty(width * n_bins, x.dtype)
     for m in range(width * n_bins):
         centre[m] = centres[m % n_bins]
-    counters = _counters(keys, steps, first, last, sigma.shape[0], n_bins)
+    counters = _counters(keys, steps, first, last, sigma.shape[0], n_bins, poisson)
     size = width * n_bins
     y = np.empty(size, x.dtype)
     exponent = np.empty(size, x.dtype)

@@ -202,6 +202,7 @@ class SpikeEncoder(nn.Module):
         templates = self.__dict__.get("_state_templates")
         if templates is not None:
             templates.clear()
+        self.__dict__.pop("_unit", None)
 
     # ----------------------------------------------------------------- shape
     @property
@@ -637,10 +638,10 @@ class SpikeEncoder(nn.Module):
 
     def _unit_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Bounds 0 and 1 in the encoder's dtype, which leave a scaled signal as it is (cached per dtype)."""
-        key = (self.np_dtype, self.n_features)
-        bounds = _UNIT_BOUNDS.get(key)
+        bounds = self.__dict__.get("_unit")
         if bounds is None:
-            bounds = _UNIT_BOUNDS[key] = (np.zeros(key[1], key[0]), np.ones(key[1], key[0]))
+            dtype = self.np_dtype
+            bounds = self.__dict__["_unit"] = (np.zeros(self.n_features, dtype), np.ones(self.n_features, dtype))
         return bounds
 
     # ------------------------------------------------- the rule (subclasses)
@@ -667,8 +668,6 @@ class SpikeEncoder(nn.Module):
         """The scaled signal for flattened spikes at every ``stride``-th step: ``(T // stride, N)``."""
         raise NotImplementedError
 
-
-_UNIT_BOUNDS: dict[tuple[np.dtype, int], tuple[np.ndarray, np.ndarray]] = {}
 
 PARALLEL_MIN_ELEMENTS: int | None = None
 """Calls on signals of at least this many elements (``T * N``) run the ``*_parallel`` kernels, which split the

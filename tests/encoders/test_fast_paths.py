@@ -140,3 +140,15 @@ def test_cuda_streams_in_chunks_give_the_cpu_spikes_and_states(name: str, dtype:
         spikes, state = chunked(gpu.encode, signal.cuda(), [8] * 37 + [4])
         assert spikes.device.type == "cuda" and all(field.device.type == "cuda" for field in state)
         assert_same((spikes.cpu(), type(state)(*(field.cpu() for field in state))), expected)
+
+
+@pytest.mark.parametrize("name", ENCODER_NAMES)
+def test_a_wide_batch_gives_each_stream_its_spikes_alone(name: str) -> None:
+    """Wide calls run the blocked loops (BSA: from ``NARROW`` columns), a single stream the narrow ones."""
+    n_streams = _kernels.NARROW // 4 + 5
+    signal = multi_sine(60, 4, (n_streams,), 8)
+    enc = make(name, 4).fit(signal)
+    together, _ = enc.encode(signal)
+    for stream in (0, n_streams // 2, n_streams - 1):
+        alone, _ = enc.encode(signal[:, stream])
+        assert torch.equal(together[:, stream], alone)
