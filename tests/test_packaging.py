@@ -40,6 +40,8 @@ def test_a_wheel_ships_the_configs_and_recipes_and_runs_from_anywhere(tmp_path: 
         "env = spikegym.make('CartPole-v1')\n"
         "assert env.observation_space.shape == (8, 32)\n"
         "assert load_recipe('ppo', 'LunarLander-v3').n_envs > 0\n"
+        "import gymnasium as gym\n"
+        "assert gym.make('spikegym/Pendulum-v1').observation_space == spikegym.make('Pendulum-v1').observation_space\n"
     )
     variables = {k: v for k, v in os.environ.items() if k not in ("SPIKEGYM_CONFIG_DIR", "SPIKEGYM_AGENTS_DIR")}
     environment = {**variables, "PYTHONPATH": str(site)}
