@@ -49,11 +49,30 @@ def test_plot_encoders_quick_draws_every_encoder_and_an_overview(tmp_path: Path)
     assert all(path.stat().st_size > 10_000 for path in tmp_path.glob("*.png"))
 
 
-def test_bench_encoders_compares_with_snntorch_spikegen(tmp_path: Path) -> None:
-    run("bench_encoders.py", "--quick", "--csv", str(tmp_path / "encoders.csv"))
+def test_bench_encoders_compares_with_minimal_loops_and_snntorch_spikegen(tmp_path: Path) -> None:
+    out = run("bench_encoders.py", "--quick", "--csv", str(tmp_path / "encoders.csv"))
     with (tmp_path / "encoders.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    assert {row["table"] for row in rows} == {"throughput", "streaming", "snntorch"}
     compared = [row for row in rows if row["table"] == "snntorch"]
     assert {row["snntorch"] for row in compared} == {"spikegen.rate", "spikegen.delta", "spikegen.latency (8 steps)"}
     assert all(float(row["encode_M_per_s"]) > 0 and float(row["snntorch_M_per_s"]) > 0 for row in compared)
-    assert {row["table"] for row in rows} == {"throughput", "streaming", "snntorch"}
+    throughput = {row["encoder"]: row for row in rows if row["table"] == "throughput"}
+    names = {"bsa", "lif", "population", "pwm", "rate", "step_forward"}
+    assert set(throughput) == names | {"rate (poisson)", "population (poisson)"}
+    for name, row in throughput.items():
+        assert float(row["M_per_s_1_thread"]) > 0 and float(row["M_per_s_2_threads"]) > 0
+        assert float(row["minimal_loop_M_per_s"]) > 0
+        if not name.startswith("population"):  # population's minimal loop uses numpy's exp, not the exp rule
+            assert row["minimal_spikes_differ"] == "0", f"the minimal loop of {name} is not the encoder's rule"
+    assert all(row["chunked_equals_whole"] == "True" for row in rows if row["table"] == "streaming")
+    assert "Issue 14 encoder targets:" in out
+
+
+def test_bench_wrapper_reports_every_encoder_against_the_raw_step() -> None:
+    out = run("bench_wrapper.py", "--steps", "200", "--envs", "4")
+    table = [line for line in out.splitlines() if "|" in line and not line.startswith("encoder")]
+    assert [line.split("|")[0].strip() for line in table] == [
+        "bsa", "lif", "population", "pwm", "rate", "step_forward",
+    ]  # fmt: skip
+    assert all("<=2.5" in line for line in table)
