@@ -8,15 +8,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
-from spikegym.cli.checks import env_observation_space
+from spikegym.cli.checks import env_spaces
 from spikegym.rl.energy import E_AC_PJ, E_MAC_PJ, EnergyModel
-from spikegym.rl.recipes import ALGOS, RecipeError, load_recipe
+from spikegym.rl.recipes import ALGOS, DEFAULT_SPIKING, DEFAULT_TIMESTEPS, RecipeError, find_recipe
 from spikegym.rl.runs import Run, RunError, load_run
+
+if TYPE_CHECKING:
+    from spikegym.rl.training import Overrides
 
 
 def add_parsers(commands: Any) -> None:
@@ -46,6 +49,27 @@ def add_parsers(commands: Any) -> None:
         "--save-freq", type=int, help="save a checkpoint every N env steps into RUN_DIR/checkpoints/ (default: none)"
     )
     train.add_argument(
+        "--n-envs", type=int, help="parallel envs (default: the recipe's n_envs), recorded in the run directory"
+    )
+    train.add_argument(
+        "--hyperparams",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the recipe: keyword arguments of the SB3 algorithm (learning_rate=0.0005) and spiking "
+        "options (spiking.beta=0.95, spiking.hidden=[128,64]); values are YAML, checked against the algorithm's "
+        "and SpikingExtractor's signatures, recorded in the run directory",
+    )
+    train.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword arguments of gym.make for the env (YAML values), recorded in the run; replay uses them",
+    )
+    train.add_argument(
+        "-i",
+        "--trained-agent",
         "--continue",
         dest="continue_from",
         metavar="RUN_DIR",
@@ -129,6 +153,8 @@ def _check_device(device: str, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--device {device!r}: only cpu, cuda, cuda:N or auto are supported")
 
 
+MAX_ENVS = 1024
+"""The most parallel envs ``--n-envs`` accepts."""
 TRAIN_FLAGS = {
     "timesteps": "--timesteps",
     "seed": "--seed",
@@ -145,11 +171,16 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
 
     Returns 0, or ``128 + signal number`` when SIGINT (130) or SIGTERM (143) interrupted training.
     """
+    from spikegym.rl.algorithms import action_space_problem
     from spikegym.rl.training import LEARNABLE, check_train_arguments, train
 
-    env_observation_space(args.env_id, parser)
+    overrides = _overrides(args, parser)
+    _, action_space = env_spaces(args.env_id, parser, overrides.env_kwargs)
+    problem = action_space_problem(args.algo, action_space)
+    if problem:
+        parser.error(f"--algo {args.algo}: {problem} ({args.env_id}'s); choose another algorithm")
     try:
-        load_recipe(args.algo, args.env_id)
+        _, default = find_recipe(args.algo, args.env_id)
     except RecipeError as error:
         parser.error(str(error))
     try:
@@ -158,6 +189,10 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
         )
     except ValueError as error:
         parser.error(str(error))
+    if default and args.continue_from is None:
+        print(f"{args.algo}.yaml has no recipe for {args.env_id}: training with the default recipe (SB3's "
+              f"defaults for {args.algo}, spiking layers {DEFAULT_SPIKING['hidden']}, {DEFAULT_TIMESTEPS} steps); "
+              f"write one in ./agents/{args.algo}.yaml to tune it")  # fmt: skip
     if args.ann and args.encoder:
         parser.error("--ann trains on raw observations; it takes no --encoder")
     if args.nir_exact and (args.ann or args.encoder == LEARNABLE or args.continue_from is not None):
@@ -185,6 +220,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
             save_freq=args.save_freq,
             continue_from=args.continue_from,
             nir_exact=args.nir_exact,
+            overrides=overrides,
         )
     except RunError as error:  # what only loading the run's model tells: e.g. a checkpoint with no steps left
         parser.error(f"--continue: {error}" if args.continue_from else str(error))
@@ -194,11 +230,33 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
     return _report_training(run_dir, args)
 
 
+def _overrides(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Overrides:
+    """``--hyperparams``, ``--n-envs`` and ``--env-kwargs`` parsed and checked (not with ``--continue``)."""
+    from spikegym.rl.overrides import check_hyperparams, parse_pairs
+    from spikegym.rl.training import Overrides
+
+    if args.algo not in ALGOS:
+        parser.error(f"--algo must be one of {list(ALGOS)}, got {args.algo!r}")
+    if args.n_envs is not None and not 1 <= args.n_envs <= MAX_ENVS:
+        parser.error(f"--n-envs must be an integer in [1, {MAX_ENVS}], got {args.n_envs}")
+    try:
+        hyperparams = check_hyperparams(args.algo, parse_pairs(args.hyperparams, "--hyperparams"))
+        env_kwargs = parse_pairs(args.env_kwargs, "--env-kwargs")
+    except ValueError as error:
+        parser.error(str(error))
+    overrides = Overrides(hyperparams, args.n_envs, env_kwargs)
+    if overrides and args.continue_from is not None:
+        parser.error("--continue trains the run on with its own recipe and env; it takes no --hyperparams, "
+                     "--n-envs or --env-kwargs")  # fmt: skip
+    return overrides
+
+
 def _check_encoder(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from spikegym.rl.overrides import parse_pairs
     from spikegym.rl.training import resolve_encoder
 
     try:
-        resolve_encoder(args.env_id, args.encoder)
+        resolve_encoder(args.env_id, args.encoder, parse_pairs(args.env_kwargs, "--env-kwargs"))
     except (ValueError, FileNotFoundError) as error:
         parser.error(f"--encoder: {error}")
 

@@ -199,6 +199,56 @@ def _check_nir_exact(algo: str, env_id: str, data: Mapping[str, Any], where: str
     Recipe.from_dict(algo, env_id, changed, f"{where} (with {env_id}.nir_exact)")
 
 
+class MissingRecipe(RecipeError):
+    """No recipe file holds an entry for the env."""
+
+
+DEFAULT_TIMESTEPS = 100_000
+"""The budget of a default recipe."""
+DEFAULT_SPIKING: dict[str, Any] = {"hidden": [64, 64], "beta": 0.9, "readout": "membrane_mean"}
+"""The spiking layers of a default recipe: two layers of 64 leaky integrate-and-fire neurons."""
+SB3_NET_ARCH: dict[str, list[int]] = {"a2c": [64, 64], "ppo": [64, 64], "dqn": [64, 64], "sac": [256, 256],
+                                       "td3": [400, 300]}  # fmt: skip
+"""SB3's default hidden layers of each algorithm's MLP (actor and critics)."""
+
+
+def default_recipe(algo: str, env_id: str) -> Recipe:
+    """The recipe for a pair without one: SB3's defaults for ``algo`` (one env, :data:`DEFAULT_TIMESTEPS`),
+    :data:`DEFAULT_SPIKING` layers with a linear action head, SB3's MLP as the baseline and, for SAC and TD3,
+    SB3's MLP critics over the spike block.
+
+    >>> recipe = default_recipe("sac", "BipedalWalker-v3")
+    >>> recipe.algo_kwargs, recipe.spiking["hidden"], recipe.net_arch, recipe.critic
+    ({}, [64, 64], {'pi': [], 'qf': [256, 256]}, 'mlp')
+    """
+    if algo not in ALGOS:
+        raise RecipeError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
+    off_policy_continuous = algo in ("sac", "td3")
+    return Recipe(
+        algo,
+        env_id,
+        DEFAULT_TIMESTEPS,
+        1,
+        spiking=dict(DEFAULT_SPIKING),
+        net_arch={"pi": [], "qf": list(SB3_NET_ARCH[algo])} if off_policy_continuous else [],
+        ann_net_arch=list(SB3_NET_ARCH[algo]),
+        critic="mlp" if off_policy_continuous else None,
+    )
+
+
+def find_recipe(algo: str, env_id: str) -> tuple[Recipe, bool]:
+    """``algo``'s recipe for ``env_id`` (:func:`load_recipe`), or :func:`default_recipe` where no file has
+    one; and whether it is the default. A malformed recipe file is still an error.
+
+    >>> find_recipe("dqn", "Acrobot-v1")[1]
+    True
+    """
+    try:
+        return load_recipe(algo, env_id), False
+    except MissingRecipe:
+        return default_recipe(algo, env_id), True
+
+
 def load_recipe(algo: str, env_id: str, agents_dir: str | Path | None = None) -> Recipe:
     """The recipe for ``algo`` on ``env_id``: from ``agents_dir/<algo>.yaml`` if given, else from the first
     ``<algo>.yaml`` with an entry for ``env_id`` in ``$SPIKEGYM_AGENTS_DIR``, ``./agents``, the shipped recipes.
@@ -219,8 +269,8 @@ def load_recipe(algo: str, env_id: str, agents_dir: str | Path | None = None) ->
             return Recipe.from_dict(algo, env_id, recipes[env_id], str(path))
         searched.append(f"{path} (it has {sorted(recipes)})")
     if not searched:
-        raise RecipeError(f"no recipe file {algo}.yaml in {', '.join(str(d) for d in dirs)}")
-    raise RecipeError(f"{algo} has no recipe for {env_id!r}: looked in {'; '.join(searched)}")
+        raise MissingRecipe(f"no recipe file {algo}.yaml in {', '.join(str(d) for d in dirs)}")
+    raise MissingRecipe(f"{algo} has no recipe for {env_id!r}: looked in {'; '.join(searched)}")
 
 
 def _read(path: Path) -> Mapping[str, Any]:

@@ -62,8 +62,10 @@ def actor_parts(model: BaseAlgorithm) -> tuple[nn.Module, list[nn.Module]]:
 
 
 def make_replay_env(run: Run, render_mode: str | None = None) -> gym.Env:
-    """One env of the run's id with its saved encoder config (raw observations for an ANN run)."""
-    return wrap_for_run(run, gym.make(run.info.env_id, render_mode=render_mode))
+    """One env of the run's id, made with its ``env_kwargs`` (``render_mode`` replacing theirs if given), with
+    its saved encoder config (raw observations for an ANN run)."""
+    kwargs = {**run.info.env_kwargs, **({"render_mode": render_mode} if render_mode is not None else {})}
+    return wrap_for_run(run, gym.make(run.info.env_id, **kwargs))
 
 
 def wrap_for_run(run: Run, env: gym.Env) -> gym.Env:

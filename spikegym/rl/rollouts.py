@@ -32,7 +32,7 @@ def record_agent(
     config); the recorded observations are the env's raw ones.
     """
     run = load_run(run_dir)
-    raw = LastObservation(gym.make(run.info.env_id))
+    raw = LastObservation(gym.make(run.info.env_id, **run.info.env_kwargs))
     model = load_model(run)
 
     def act(observation: Any) -> Any:

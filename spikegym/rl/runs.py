@@ -62,6 +62,9 @@ class RunInfo:
     :param stop_signal: the signal that interrupted training (``SIGINT``, ``SIGTERM``), if any.
     :param continued_from: the run directory this run's training continued, if any.
     :param checksums: sha256 of ``model.zip``, ``encoder.yaml`` and ``recipe.yaml`` as written.
+    :param env_kwargs: keyword arguments of ``gym.make`` for the env (``--env-kwargs``); replay makes it so too.
+    :param overrides: what the command changed in the recipe (``hyperparams``, ``n_envs``) and, where no
+        recipe file had the pair, ``recipe: default``; ``recipe.yaml`` holds the recipe that trained.
     """
 
     env_id: str
@@ -78,6 +81,8 @@ class RunInfo:
     stop_signal: str | None = None
     continued_from: str | None = None
     checksums: dict[str, str] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -284,6 +289,8 @@ _INFO_CHECKS: dict[str, Any] = {
     "status": _choice(STATUSES),
     "steps": lambda value: None if value is None or _is_int(value, 0) else "an integer >= 0 or null",
     "stop_signal": _text(True),
+    "env_kwargs": lambda value: None if isinstance(value, Mapping) else "a mapping",
+    "overrides": lambda value: None if isinstance(value, Mapping) else "a mapping",
     "continued_from": _text(True),
     "checksums": _checksums,
 }

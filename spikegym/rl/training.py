@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import inspect
 import logging
@@ -13,7 +14,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -27,11 +27,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from spikegym._version import __version__
 from spikegym.encoders import encoder_class
 from spikegym.envs.bounds import resolve_bounds
-from spikegym.envs.configs import EncoderConfig, is_config_path, load_config
+from spikegym.envs.configs import EncoderConfig, find_config, is_config_path, load_config
 from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
+from spikegym.rl.algorithms import ALGORITHMS
 from spikegym.rl.extractors import NIR_EXACT, SpikingExtractor
 from spikegym.rl.interrupt import StopOnSignal, WholeCheckpoints, save_whole, stop_on_signals
+from spikegym.rl.overrides import SPIKING_PREFIX, apply_overrides, check_hyperparams
 from spikegym.rl.policies import (
     PopulationSACPolicy,
     PopulationTD3Policy,
@@ -39,7 +41,7 @@ from spikegym.rl.policies import (
     SpikingSACPolicy,
     SpikingTD3Policy,
 )
-from spikegym.rl.recipes import CRITICS, Recipe, load_recipe
+from spikegym.rl.recipes import CRITICS, Recipe, find_recipe
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
     MODEL_FILE,
@@ -54,37 +56,50 @@ from spikegym.rl.runs import (
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO, "sac": SAC, "td3": TD3}
 LEARNABLE = "learnable_population"
 """``--encoder`` value for scaled raw observations and a learnable population encoder inside the policy."""
 
 
-def resolve_encoder(env_id: str, encoder: str | None) -> EncoderConfig:
-    """The encoder config to train with: ``env_id``'s config (default), a ``.yaml`` config, or an
-    encoder name with default parameters and the bounds the wrapper resolves for the env."""
+DEFAULT_ENCODER = "population"
+"""The encoder of an env without a config (the one every shipped config uses)."""
+
+
+def resolve_encoder(env_id: str, encoder: str | None, env_kwargs: Mapping[str, Any] | None = None) -> EncoderConfig:
+    """The encoder config to train with: ``env_id``'s config (default; for an env without one,
+    :data:`DEFAULT_ENCODER`, with a warning), a ``.yaml`` config, or an encoder name with default parameters
+    and the bounds the wrapper resolves for the env (made with ``env_kwargs``)."""
+    if encoder is None and find_config(env_id) is None:
+        logger.warning("%s has no encoder config: a %s code with bounds from its observation space or estimated "
+                       "from a random rollout; `spikegym tune %s` writes a tuned one", env_id, DEFAULT_ENCODER,
+                       env_id)  # fmt: skip
+        encoder = DEFAULT_ENCODER
     if encoder is None or encoder in (env_id, LEARNABLE):
         return load_config(env_id)
     if is_config_path(encoder):
         return load_config(encoder)
-    layout = ObservationLayout.of(gym.make(env_id).observation_space)
+    layout = ObservationLayout.of(gym.make(env_id, **(env_kwargs or {})).observation_space)
     low, high = resolve_bounds(layout, None, env_id)
     return EncoderConfig(
         env_id, encoder_class(encoder).name, {}, low=low.tolist(), high=high.tolist(), features=list(layout.names)
     )
 
 
-def make_env(env_id: str, n_envs: int, seed: int, config: EncoderConfig | None, learnable: bool = False) -> VecEnv:
-    """SB3 vec env of ``env_id`` with spike observations from ``config``, scaled observations with its
-    bounds (``learnable``), or raw observations (``config`` ``None``)."""
+def make_env(
+    env_id: str,
+    n_envs: int,
+    seed: int,
+    config: EncoderConfig | None,
+    learnable: bool = False,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> VecEnv:
+    """SB3 vec env of ``env_id`` (made with ``env_kwargs``) with spike observations from ``config``, scaled
+    observations with its bounds (``learnable``), or raw observations (``config`` ``None``)."""
+    made = {"n_envs": n_envs, "seed": seed, "env_kwargs": dict(env_kwargs or {})}
     if config is None:
-        return make_vec_env(env_id, n_envs=n_envs, seed=seed)
+        return make_vec_env(env_id, **made)
     if learnable:
-        return make_vec_env(
-            env_id, n_envs=n_envs, seed=seed, wrapper_class=ScaledObservationWrapper, wrapper_kwargs={"config": config}
-        )
-    return make_vec_env(
-        env_id, n_envs=n_envs, seed=seed, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": config}
-    )
+        return make_vec_env(env_id, **made, wrapper_class=ScaledObservationWrapper, wrapper_kwargs={"config": config})
+    return make_vec_env(env_id, **made, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": config})
 
 
 def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dict[str, Any]:
@@ -204,6 +219,8 @@ class _Setup:
     learnable: bool
     seed: int
     previous: Run | None = None
+    env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def ann(self) -> bool:
@@ -214,20 +231,61 @@ class _Setup:
         return "mlp" if self.config is None else (LEARNABLE if self.learnable else self.config.encoder)
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """What a training command changes in the recipe and the env (rl-zoo's ``--hyperparams``, ``--n-envs``,
+    ``--env-kwargs``): algorithm keyword arguments and ``spiking.NAME`` options, parallel envs, and keyword
+    arguments of ``gym.make``."""
+
+    hyperparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    n_envs: int | None = None
+    env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.hyperparams or self.env_kwargs) or self.n_envs is not None
+
+
+def _fresh_setup(
+    env_id: str, algo: str, seed: int | None, encoder: str | None, ann: bool, nir_exact: bool, overrides: Overrides
+) -> _Setup:
+    recipe, default = find_recipe(algo, env_id)
+    if default:
+        logger.warning("%s has no recipe for %s: the default recipe (SB3's defaults, spiking layers %s)",
+                       algo, env_id, recipe.spiking["hidden"])  # fmt: skip
+    if nir_exact:
+        fixed = sorted(set(NIR_EXACT) & {k[len(SPIKING_PREFIX) :] for k in overrides.hyperparams})
+        if fixed:
+            raise ValueError(f"nir_exact fixes the spiking {fixed} to {NIR_EXACT}; do not set them in hyperparams")
+        recipe = recipe.with_nir_exact(NIR_EXACT)
+    recipe = apply_overrides(recipe, check_hyperparams(algo, overrides.hyperparams), overrides.n_envs)
+    recorded: dict[str, Any] = {"recipe": "default"} if default else {}
+    if overrides.hyperparams:
+        recorded["hyperparams"] = dict(overrides.hyperparams)
+    if overrides.n_envs is not None:
+        recorded["n_envs"] = overrides.n_envs
+    config = None if ann else resolve_encoder(env_id, encoder, overrides.env_kwargs)
+    chosen = 0 if seed is None else seed
+    return _Setup(recipe, config, encoder == LEARNABLE, chosen, None, dict(overrides.env_kwargs), recorded)
+
+
 def _setup(
-    env_id: str, algo: str, seed: int | None, encoder: str | None, ann: bool, nir_exact: bool, continue_from: Any
+    env_id: str,
+    algo: str,
+    seed: int | None,
+    encoder: str | None,
+    ann: bool,
+    nir_exact: bool,
+    continue_from: Any,
+    overrides: Overrides,
 ) -> _Setup:
     if nir_exact and (ann or encoder == LEARNABLE):
         raise ValueError("nir_exact trains spiking layers on spike observations; it takes no ann or learnable encoder")
     if continue_from is None:
-        config = None if ann else resolve_encoder(env_id, encoder)
-        recipe = load_recipe(algo, env_id)
-        if nir_exact:
-            recipe = recipe.with_nir_exact(NIR_EXACT)
-        return _Setup(recipe, config, encoder == LEARNABLE, 0 if seed is None else seed)
-    if encoder is not None or ann or nir_exact:
+        return _fresh_setup(env_id, algo, seed, encoder, ann, nir_exact, overrides)
+    if encoder is not None or ann or nir_exact or overrides:
         raise ValueError(
-            "a continued run keeps the encoder and policy of the run it continues; give no encoder, ann or nir_exact"
+            "a continued run keeps the encoder, policy, recipe and env of the run it continues; give no encoder, "
+            "ann, nir_exact, hyperparams, n_envs or env_kwargs"
         )
     previous = load_run(continue_from)
     if (previous.info.env_id, previous.info.algo) != (env_id, algo):
@@ -237,7 +295,7 @@ def _setup(
         )
     learnable = previous.info.encoder == LEARNABLE
     chosen = previous.info.seed if seed is None else seed
-    return _Setup(previous.recipe, previous.config, learnable, chosen, previous)
+    return _Setup(previous.recipe, previous.config, learnable, chosen, previous, previous.info.env_kwargs)
 
 
 def train(
@@ -257,6 +315,7 @@ def train(
     save_freq: int | None = None,
     continue_from: str | Path | None = None,
     nir_exact: bool = False,
+    overrides: Overrides | None = None,
 ) -> tuple[Path, BaseAlgorithm]:
     """Train ``algo`` on ``env_id`` with its recipe into a new run directory; returns it and the model.
 
@@ -282,14 +341,18 @@ def train(
     trains the spiking layers with :data:`~spikegym.rl.extractors.NIR_EXACT`
     (reset to zero, spike-count read-out), recorded in the run's recipe, so
     that the NIR export runs as trained in other NIR tools, with the recipe's ``nir_exact`` changes.
+    A pair without a recipe trains with :func:`~spikegym.rl.recipes.default_recipe` (with a warning);
+    ``overrides`` change the recipe and the env (:class:`Overrides`), recorded in ``run.yaml``.
     """
     check_train_arguments(timesteps, seed, eval_freq, n_eval_episodes, save_freq, runs_dir)
     stopper = StopOnSignal()
     with stop_on_signals(stopper):
-        setup = _setup(env_id, algo, seed, encoder, ann, nir_exact, continue_from)
+        setup = _setup(env_id, algo, seed, encoder, ann, nir_exact, continue_from, overrides or Overrides())
         set_random_seed(setup.seed)
-        env = make_env(env_id, setup.recipe.n_envs, setup.seed, setup.config, setup.learnable)
-        eval_env = make_env(env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable)
+        env = make_env(env_id, setup.recipe.n_envs, setup.seed, setup.config, setup.learnable, setup.env_kwargs)
+        eval_env = make_env(
+            env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable, setup.env_kwargs
+        )
         model = _model(setup, env, device)
         budget = _budget(setup, model, timesteps)
         run_dir = new_run_dir(runs_dir, env_id, algo, setup.name, setup.seed)
@@ -308,6 +371,8 @@ def train(
             continued_from=None
             if setup.previous is None
             else str((setup.previous.checkpoint or setup.previous.path).resolve()),
+            env_kwargs=dict(setup.env_kwargs),
+            overrides=dict(setup.overrides),
         )
         info = write_run(run_dir, info, setup.config, setup.recipe)
         model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))

@@ -38,8 +38,22 @@ def _refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     ("arguments", "message"),
     [
         (["train", "Nowhere-v9"], "unknown env id 'Nowhere-v9'"),
-        (["train", "CartPole-v1", "--algo", "trpo"], "unknown algo 'trpo'"),
-        (["train", "Pendulum-v1", "--algo", "dqn"], "has no recipe for 'Pendulum-v1'"),
+        (
+            ["train", "CartPole-v1", "--algo", "trpo"],
+            "--algo must be one of ['a2c', 'dqn', 'ppo', 'sac', 'td3'], got 'trpo'",
+        ),
+        (["train", "Pendulum-v1", "--algo", "dqn"], "--algo dqn: dqn acts in ['Discrete'] action spaces, not Box("),
+        (["train", "CartPole-v1", "--algo", "sac"], "--algo sac: sac acts in ['Box'] action spaces, not Discrete(2)"),
+        (["train", "CartPole-v1", "--hyperparams", "learning_rate"], "--hyperparams takes key=value pairs"),
+        (["train", "CartPole-v1", "--hyperparams", "lr=0.1"], "PPO takes no 'lr'; allowed: ['learning_rate', "),
+        (["train", "CartPole-v1", "--hyperparams", "n_steps=big"], "--hyperparams n_steps must be an integer"),
+        (["train", "CartPole-v1", "--hyperparams", "n_steps=1", "n_steps=2"], "gives 'n_steps' twice"),
+        (["train", "CartPole-v1", "--hyperparams", "seed=3"], "--hyperparams seed: use --seed"),
+        (["train", "CartPole-v1", "--hyperparams", "spiking.bta=0.9"], "SpikingExtractor takes no 'bta'"),
+        (["train", "CartPole-v1", "--hyperparams", "spiking.beta=high"], "spiking.beta must be a number"),
+        (["train", "CartPole-v1", "--n-envs", "0"], "--n-envs must be an integer in [1, 1024], got 0"),
+        (["train", "CartPole-v1", "--env-kwargs", "gravity=1"], "--env-kwargs {'gravity': 1}: CartPole-v1 cannot"),
+        (["train", "CartPole-v1", "-i", "/nonexistent/run"], "--continue: /nonexistent/run is not a dir"),
         (["train", "CartPole-v1", "--ann", "--encoder", "sf"], "--ann trains on raw observations"),
         (["replay", "/nonexistent/run"], "is not a directory"),
         (["train", "CartPole-v1", "--device", "gpu0"], "--device 'gpu0' is not a torch device"),
@@ -240,3 +254,53 @@ def test_export_refuses_bad_check_options(
     arguments = ["export", str(small_runs["nir_exact"]), "--nir", str(tmp_path / "p.nir"), "--check", *options]
     assert message in _refused(arguments, capsys)
     assert not (tmp_path / "p.nir").exists()
+
+
+def test_train_without_a_recipe_uses_the_default_one_and_records_every_override(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+    from spikegym.rl.runs import load_run
+    from spikegym.rl.training import load_model
+
+    arguments = ["train", "Acrobot-v1", "--algo", "dqn", "--timesteps", "64", "--runs-dir", str(tmp_path),
+                 "--no-progress", "--n-envs", "2", "--hyperparams", "learning_rate=0.0005", "learning_starts=16",
+                 "spiking.hidden=[32]", "--env-kwargs", "render_mode=rgb_array", "--eval-freq", "1000"]  # fmt: skip
+    assert main(arguments) == 0
+    assert "dqn.yaml has no recipe for Acrobot-v1: training with the default recipe" in capsys.readouterr().out
+    (run_dir,) = tmp_path.iterdir()
+    run = load_run(run_dir)
+    assert run.info.overrides == {
+        "recipe": "default",
+        "hyperparams": {"learning_rate": 0.0005, "learning_starts": 16, "spiking.hidden": [32]},
+        "n_envs": 2,
+    }
+    assert run.info.env_kwargs == {"render_mode": "rgb_array"}
+    assert run.recipe.algo_kwargs == {"learning_rate": 0.0005, "learning_starts": 16} and run.recipe.n_envs == 2
+    model = load_model(run)
+    assert model.learning_rate == 0.0005 and model.policy.q_net.features_extractor.layers[-1].out_features == 32
+
+
+def test_a_continued_run_takes_no_overrides(small_runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = ["train", "CartPole-v1", "-i", str(small_runs["nir_exact"]), "--hyperparams", "n_epochs=2"]
+    assert "--continue trains the run on with its own recipe and env" in _refused(arguments, capsys)
+
+
+def test_replay_makes_the_env_with_the_runs_env_kwargs(tmp_path: Path) -> None:
+    from spikegym.rl.replay import make_replay_env
+    from spikegym.rl.training import train
+
+    run_dir, _ = train("CartPole-v1", "ppo", timesteps=64, runs_dir=tmp_path, progress=False, eval_freq=10**6,
+                       n_eval_episodes=1, overrides=_env_kwargs(sutton_barto_reward=True))  # fmt: skip
+    from spikegym.rl.runs import load_run
+
+    env = make_replay_env(load_run(run_dir), render_mode="rgb_array")
+    assert env.unwrapped._sutton_barto_reward is True and env.unwrapped.render_mode == "rgb_array"
+    env.reset(seed=0)
+    assert env.step(0)[1] == 0.0  # Sutton and Barto's reward: 0 per step until the pole falls
+
+
+def _env_kwargs(**kwargs: object) -> object:
+    from spikegym.rl.training import Overrides
+
+    return Overrides(env_kwargs=kwargs)
