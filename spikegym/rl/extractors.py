@@ -33,6 +33,7 @@ from torch import nn
 
 from spikegym.rl.leaky_scan import RESETS as LEAKY_RESETS
 from spikegym.rl.leaky_scan import SURROGATES, Derivative, leaky_scan
+from spikegym.rl.spike_linear import spike_linear
 
 Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
 READOUTS: tuple[str, ...] = ("membrane_mean", "last_membrane", "spike_count")
@@ -294,7 +295,8 @@ class SpikingExtractor(BaseFeaturesExtractor):
         recorded = []
         membranes = torch.empty(0)
         for layer, neuron in zip(self.layers, self.neurons, strict=True):
-            x, membranes = _run_leaky(neuron, layer(x))  # neurons built in __init__ with options leaky_layer runs
+            current = spike_linear(x, layer.weight, layer.bias)  # event-driven where few inputs spike
+            x, membranes = _run_leaky(neuron, current)  # neurons built in __init__ with options leaky_layer runs
             if self.record:
                 recorded.append(x.detach())
         if self.record:
