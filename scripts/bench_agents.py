@@ -74,7 +74,7 @@ def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Pa
         ann=policy == "mlp",
         nir_exact=policy == "spiking-nir",
         runs_dir=runs_dir,
-        progress=False,
+        progress=True,
     )
     wall = time.perf_counter() - start
     report = replay(load_run(run_dir), episodes=episodes, deterministic=True, seed=seed + 1000)

@@ -16,8 +16,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
+from spikegym._progress import progress as progress_bar
 from spikegym.encoders.base import check_int
 from spikegym.envs.layout import ObservationLayout
 
@@ -168,7 +168,7 @@ def record_with(
     current: list[np.ndarray] = []
     recorded = 0
     total = n_steps if n_steps is not None else n_episodes
-    with tqdm(total=total, disable=not progress, desc=description, unit="step" if n_steps else "episode") as bar:
+    with progress_bar(total, description, "steps" if n_steps else "episodes", progress) as bar:
         while True:
             current.append(layout.flatten(raw.last))
             recorded += 1

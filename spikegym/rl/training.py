@@ -24,6 +24,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
+from spikegym._progress import on_terminal
 from spikegym._version import __version__
 from spikegym.encoders import encoder_class
 from spikegym.envs.bounds import resolve_bounds
@@ -41,6 +42,7 @@ from spikegym.rl.policies import (
     SpikingSACPolicy,
     SpikingTD3Policy,
 )
+from spikegym.rl.progress import ProgressLinesCallback
 from spikegym.rl.recipes import CRITICS, Recipe, find_recipe
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
@@ -350,9 +352,7 @@ def train(
         setup = _setup(env_id, algo, seed, encoder, ann, nir_exact, continue_from, overrides or Overrides())
         set_random_seed(setup.seed)
         env = make_env(env_id, setup.recipe.n_envs, setup.seed, setup.config, setup.learnable, setup.env_kwargs)
-        eval_env = make_env(
-            env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable, setup.env_kwargs
-        )
+        eval_env = make_env(env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable, setup.env_kwargs)
         model = _model(setup, env, device)
         budget = _budget(setup, model, timesteps)
         run_dir = new_run_dir(runs_dir, env_id, algo, setup.name, setup.seed)
@@ -377,7 +377,10 @@ def train(
         info = write_run(run_dir, info, setup.config, setup.recipe)
         model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
         frequency = eval_freq if eval_freq is not None else max(budget // 10, 1)
-        callbacks = [stopper, _evaluation(eval_env, frequency, n_eval_episodes, setup.recipe.n_envs, run_dir)]
+        evaluation = _evaluation(eval_env, frequency, n_eval_episodes, setup.recipe.n_envs, run_dir)
+        callbacks: list[BaseCallback] = [stopper, evaluation]
+        if progress and not on_terminal():
+            callbacks.append(ProgressLinesCallback(budget, f"training {env_id} {algo}", evaluation))
         if save_freq is not None:
             callbacks.append(
                 WholeCheckpoints(max(save_freq // setup.recipe.n_envs, 1), str(run_dir / CHECKPOINT_DIR), "model")
@@ -399,7 +402,12 @@ def _learn_and_save(
 ) -> None:
     """Train ``budget`` more steps (stopping early on a signal), save the model and record how training ended."""
     try:
-        model.learn(budget, callback=callbacks, progress_bar=progress, reset_num_timesteps=info.continued_from is None)
+        model.learn(
+            budget,
+            callback=callbacks,
+            progress_bar=progress and on_terminal(),
+            reset_num_timesteps=info.continued_from is None,
+        )
     except KeyboardInterrupt:  # a second signal while the first waited for the step to end
         stopper.received = stopper.received or signal.SIGINT
     stopper.saving = True

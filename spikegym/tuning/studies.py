@@ -34,8 +34,8 @@ import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import Trial, TrialState
-from tqdm.auto import tqdm
 
+from spikegym._progress import progress as progress_bar
 from spikegym._version import __version__
 from spikegym.encoders import encoder_class
 from spikegym.encoders.base import check_choice, check_int
@@ -225,7 +225,7 @@ def tune_encoder(
     resumed_from = min(_count(study, (TrialState.COMPLETE,)) for study in studies)
     start = time.perf_counter()
     run_here = np.zeros(len(studies), dtype=int)
-    with tqdm(total=n_trials, disable=not progress, desc=f"tuning {encoder}", unit="trial") as bar:
+    with progress_bar(n_trials, f"tuning {encoder}", "trials", progress) as bar:
         while (done := min(_count(study, (TrialState.COMPLETE,)) for study in studies)) < n_trials:
             bar.update(done - bar.n)
             told = _round(studies, space, scorer, n_trials, batch_size, objective, spike_weight, pareto, heartbeat)
