@@ -340,11 +340,18 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(f"input: {report.input_spikes:.1f} spikes per decision ({report.input_rate:.4f} per channel per step)")
         rates = ", ".join(f"layer {i + 1} {rate:.4f}" for i, rate in enumerate(report.hidden_rates))
         print(f"hidden spike rates (per neuron per step): {rates}")
-        rows = [("spiking", report.spiking), ("equivalent ANN", report.ann)]
+        rows = [("spiking", report.spiking), ("same-size ANN", report.ann)]
+        if report.baseline is not None:
+            rows.append((f"MLP {'-'.join(map(str, run.recipe.ann_net_arch))}", report.baseline))
         print(f"{'per decision':<16}{'synaptic ops (AC)':>18}{'MACs':>10}{'energy nJ':>11}")
         for name, cost in rows:
             print(f"{name:<16}{cost.synaptic_ops:>18.0f}{cost.macs:>10.0f}{cost.energy_pj / 1000:>11.3f}")
-        print(f"spiking / ANN energy: {report.spiking.energy_pj / report.ann.energy_pj:.3f}")
+        print(f"spiking / same-size ANN energy: {report.spiking.energy_pj / report.ann.energy_pj:.3f}")
+        if report.baseline is not None:
+            print(
+                f"spiking / {info.algo} MLP baseline energy: {report.spiking.energy_pj / report.baseline.energy_pj:.3f}"
+                " (the recipe's ann_net_arch on the raw observation, as spikegym train --ann trains it)"
+            )
     elif report.ann is not None:
         print(f"per decision: {report.ann.macs:.0f} MACs, {report.ann.energy_pj / 1000:.3f} nJ")
     for flag, path in (("video", args.video), ("raster", args.raster)):

@@ -29,6 +29,8 @@ class ReplayReport:
     :param hidden_rates: spikes per neuron per sub-step, per spiking layer.
     :param spiking: the spiking network's cost per decision (``None`` for an ANN run).
     :param ann: the cost of the equivalent ANN (same layer sizes on the raw observation) per decision.
+    :param baseline: for a spiking run, the cost of the algorithm's standard MLP (the recipe's
+        ``ann_net_arch`` on the raw observation, what the benchmark's MLP baseline runs) per decision.
     :param energy: the energy model used.
     """
 
@@ -38,6 +40,7 @@ class ReplayReport:
     hidden_rates: list[float] = field(default_factory=list)
     spiking: DecisionCost | None = None
     ann: DecisionCost | None = None
+    baseline: DecisionCost | None = None
     energy: EnergyModel = field(default_factory=EnergyModel)
 
     @property
@@ -149,6 +152,8 @@ def replay(
         )
         ann = dense_cost([n_features, *sizes], energies)
         report.ann = DecisionCost(0.0, ann.macs + head_macs, (ann.macs + head_macs) * energies.e_mac_pj)
+        n_actions = int(np.prod(env.action_space.shape)) if env.action_space.shape else int(env.action_space.n)
+        report.baseline = dense_cost([n_features, *run.recipe.ann_net_arch, n_actions], energies)
         extractor.record = False
     else:
         macs = linear_macs([extractor, *head])

@@ -304,3 +304,18 @@ def _env_kwargs(**kwargs: object) -> object:
     from spikegym.rl.training import Overrides
 
     return Overrides(env_kwargs=kwargs)
+
+
+def test_replay_prints_the_cost_next_to_the_same_size_ann_and_the_mlp_baseline(
+    small_runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+
+    assert main(["replay", str(small_runs["nir_exact"]), "--episodes", "1", "--deterministic"]) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split("  ")[0]: line.split() for line in out.splitlines() if line.startswith(("spiking ", "same", "MLP"))
+    }
+    assert set(rows) >= {"spiking", "same-size ANN", "MLP 64-64"}
+    assert rows["MLP 64-64"][-2] == str(4 * 64 + 64 * 64 + 64 * 2)  # MACs of the recipe's ann_net_arch
+    assert "spiking / same-size ANN energy: " in out and "spiking / ppo MLP baseline energy: " in out

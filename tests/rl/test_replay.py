@@ -60,6 +60,10 @@ def test_replay_reports_returns_spikes_and_energy(trained: tuple[Path, object], 
     assert report.spiking is not None and report.ann is not None
     first, second = run.recipe.spiking["hidden"]
     assert report.spiking.synaptic_ops > 0 and report.ann.macs == 4 * first + first * second + second * 2
+    mlp_first, mlp_second = run.recipe.ann_net_arch
+    assert report.baseline is not None
+    assert report.baseline.macs == 4 * mlp_first + mlp_first * mlp_second + mlp_second * 2
+    assert report.baseline.energy_pj == report.baseline.macs * report.energy.e_mac_pj
     assert (tmp_path / "raster.png").stat().st_size > 5_000
 
 
