@@ -15,8 +15,9 @@ layers (64-64).
 
 Part 2, the micro-benchmark: a ``SpikingExtractor`` (hidden 64-64, T=8, 32
 input channels, CartPole's population code) run fused
-(``spikegym.rl.extractors.leaky_layer``: one linear per layer over all ``T``
-sub-steps, the compiled leaky scan) against the textbook snntorch loop (each
+(one linear per layer over all ``T`` sub-steps, event-driven where few inputs
+spike, ``spikegym.rl.spike_linear``; the compiled leaky scan and its
+backward pass, ``spikegym.rl.leaky_scan``) against the textbook snntorch loop (each
 ``nn.Linear`` and ``snn.Leaky`` called per sub-step), for a rollout step
 (batch 8, no gradient) and a training minibatch (batch 256, forward and
 backward), same weights, same outputs (checked first).
