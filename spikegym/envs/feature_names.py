@@ -71,8 +71,7 @@ def channel_blocks(names: Sequence[str], n_channels: int) -> list[tuple[str, int
     """
     if not names or n_channels % len(names):
         raise ValueError(
-            f"n_channels must be a positive multiple of the {len(names)} feature names {list(names)}, "
-            f"got {n_channels}"
+            f"n_channels must be a positive multiple of the {len(names)} feature names {list(names)}, got {n_channels}"
         )
     width = n_channels // len(names)
     return [(name, k * width, (k + 1) * width) for k, name in enumerate(names)]
