@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
@@ -12,11 +13,16 @@ from stable_baselines3 import DQN, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
+from spikegym.envs.feature_names import display_names, label_channel_blocks
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
 from spikegym.rl.energy import DecisionCost, EnergyModel, dense_cost, linear_macs, spiking_cost
 from spikegym.rl.extractors import SpikingExtractor
 from spikegym.rl.runs import Run, RunError
 from spikegym.rl.training import LEARNABLE, load_model
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -224,28 +230,51 @@ def _save_video(frames: list[np.ndarray], path: Path, fps: int) -> None:
     imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
 
 
-def _plot_raster(blocks: list[np.ndarray], layers: list[list[np.ndarray]], path: Path, run: Run) -> None:
-    import matplotlib
+def _plot_raster(blocks: list[np.ndarray], layers: list[list[np.ndarray]], path: Path, run: Run) -> Figure:
+    """Save (and return) the spike rasters of one episode: the input channels, named by the feature whose
+    block they belong to (as Gymnasium documents the features), then each hidden layer's neurons; every
+    panel on one x axis in env steps, sub-step ``s`` of decision ``k`` drawn at ``k + (s + 0.5) / T``."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [("input", np.concatenate(blocks))] + [
-        (f"hidden layer {i + 1}", np.concatenate([step[i] for step in layers])) for i in range(len(layers[0]))
-    ]
-    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 2.2 * len(panels)), squeeze=False)
     steps = blocks[0].shape[0]
-    for axis, (title, spikes) in zip(axes[:, 0], panels, strict=True):
-        times, neurons = np.nonzero(spikes)
-        axis.scatter(times / steps, neurons, s=1, marker="|", color="black")
-        axis.set_ylabel(title)
-        axis.set_xlim(0, len(spikes) / steps)
-    axes[-1, 0].set_xlabel("env step")
+    inputs = np.concatenate(blocks)
+    hidden = [np.concatenate([step[i] for step in layers]) for i in range(len(layers[0]))]
+    names = _input_feature_names(run)
+    heights = [max(2.0, 0.3 * len(names))] + [2.0] * len(hidden)
+    figure = Figure(figsize=(10, sum(heights) + 1.0), layout="constrained")
+    axes = figure.subplots(len(heights), 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0]
+    _scatter_spikes(axes[0], inputs, steps)
+    label_channel_blocks(axes[0], names, inputs.shape[1], row_start=-0.5)
+    axes[0].set_ylabel(f"input\n({inputs.shape[1]} channels,\nby feature)")
+    for number, (axis, spikes) in enumerate(zip(axes[1:], hidden, strict=True), start=1):
+        _scatter_spikes(axis, spikes, steps)
+        axis.set_ylabel(f"hidden layer {number}\n(neuron, of {spikes.shape[1]})")
+    axes[0].set_xlim(0, len(blocks))
+    axes[-1].set_xlabel(f"env step ({steps} sub-steps each)")
     figure.suptitle(f"{run.info.env_id} {run.info.algo}: spike rasters of one episode")
-    figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
-    plt.close(figure)
+    return figure
+
+
+def _scatter_spikes(axis: Axes, spikes: np.ndarray, steps: int) -> None:
+    """Spikes ``(time, neurons)`` as ticks at env step ``(t + 0.5) / steps``, neuron 0 at the top."""
+    from matplotlib.ticker import MaxNLocator
+
+    times, neurons = np.nonzero(spikes)
+    axis.scatter((times + 0.5) / steps, neurons, s=4, marker="|", linewidths=0.8, color="black")
+    axis.set_ylim(spikes.shape[1] - 0.5, -0.5)
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _input_feature_names(run: Run) -> list[str]:
+    """The names of the features the run's input channels encode, as Gymnasium documents them where known."""
+    env = make_replay_env(run)
+    try:
+        layout = env.layout if isinstance(env, ScaledObservationWrapper) else env.gym_encoder.layout
+    finally:
+        env.close()
+    return display_names(run.info.env_id, layout.names)
 
 
 def recorded_actions(run: Run, observations: np.ndarray, model: BaseAlgorithm | None = None) -> np.ndarray:
