@@ -29,6 +29,7 @@ import argparse
 import csv
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from spikegym.rl.recipes import load_recipe
 from spikegym.rl.replay import replay
 from spikegym.rl.runs import load_run
 from spikegym.rl.training import train
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ALGORITHM = {
     "CartPole-v1": "ppo",
@@ -127,19 +131,20 @@ def _clip_far_from_the_baseline(axis: object, spans: dict[str, tuple[float, floa
         axis.text(0.02, 0.02, text, transform=axis.transAxes, fontsize=7)
 
 
-def learning_curves(csv_path: Path, figure_path: Path) -> None:
-    """Mean ± std across seeds of the periodic evaluations, spiking vs MLP, one panel per env."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def learning_curves(csv_path: Path, figure_path: Path) -> Figure:
+    """Mean ± std across seeds of the periodic evaluations, spiking vs MLP, one panel per env; saved to
+    ``figure_path`` and returned. Each curve's legend entry says over how many seeds; its band is clipped
+    to the lowest and highest seed at each evaluation, so it never leaves the returns the seeds reached
+    (never past CartPole-v1's 500). Legends sit above their panels, off the curves."""
+    from matplotlib.figure import Figure
 
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     envs = [env for env in ALGORITHM if any(row["env"] == env for row in rows)]
     columns = min(3, len(envs))
     rows_of_panels = -(-len(envs) // columns)
-    figure, axes = plt.subplots(rows_of_panels, columns, figsize=(4.8 * columns, 3.5 * rows_of_panels), squeeze=False)
+    figure = Figure(figsize=(4.8 * columns, 3.9 * rows_of_panels), layout="constrained")
+    axes = figure.subplots(rows_of_panels, columns, squeeze=False)
     for axis in axes.flat[len(envs) :]:
         axis.set_visible(False)
     for axis, env_id in zip(axes.flat, envs, strict=False):
@@ -157,19 +162,22 @@ def learning_curves(csv_path: Path, figure_path: Path) -> None:
             steps = curves[0][0][:length]
             values = np.stack([c[1][:length] for c in curves])
             mean, std = values.mean(axis=0), values.std(axis=0)
-            axis.plot(steps, mean, color=colour, label=f"{policy} ({len(curves)} seeds)")
-            axis.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
-            spans[policy] = (float((mean - std).min()), float((mean + std).max()))
+            low, high = np.maximum(mean - std, values.min(axis=0)), np.minimum(mean + std, values.max(axis=0))
+            seeds = f"{len(curves)} seed{'' if len(curves) == 1 else 's'}"
+            axis.plot(steps, mean, color=colour, label=f"{policy}: mean ± std over {seeds}")
+            axis.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+            spans[policy] = (float(low.min()), float(high.max()))
         _clip_far_from_the_baseline(axis, spans)
-        axis.set_title(f"{env_id} ({ALGORITHM[env_id]})")
         axis.set_xlabel("env steps")
         axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         axis.set_ylabel("evaluation return")
-        axis.legend(fontsize=8)
-    figure.tight_layout()
+        axis.legend(
+            title=f"{env_id} ({ALGORITHM[env_id]})", loc="lower left", bbox_to_anchor=(0, 1.02), fontsize=8,
+            frameon=False, borderaxespad=0, alignment="left",
+        )  # fmt: skip
     figure_path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(figure_path, dpi=110)
-    plt.close(figure)
+    return figure
 
 
 def summary(csv_path: Path) -> list[dict]:

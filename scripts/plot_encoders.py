@@ -5,9 +5,9 @@ the shipped config's for population coding, and for the others the result of
 ``spikegym.tuning.studies.tune_encoder`` (the same search as ``spikegym tune``,
 seeded) on random-policy rollouts. The episode is driven by a simple
 balancing controller (push towards the pole's lean), so it runs long. Writes
-one PNG per encoder (every feature's observation against its decoded value,
-and the spike raster; the held-out error and spike rate in the title) and an
-overview PNG. Run from the repository root::
+one PNG per encoder (every feature, named as Gymnasium documents it, against
+its decoded value, and the spike raster named by feature; the held-out error
+and spike rate in the title) and an overview PNG. Run from the repository root::
 
     python scripts/plot_encoders.py                 # results/gallery/
     python scripts/plot_encoders.py --quick --out /tmp/gallery
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
@@ -24,13 +25,19 @@ import optuna
 
 from spikegym.encoders import names
 from spikegym.envs.configs import load_config
+from spikegym.envs.feature_names import display_names, label_channel_blocks
 from spikegym.envs.gym_encoder import GymnasiumEncoder
 from spikegym.envs.rollouts import balancing_policy, record
 from spikegym.tuning.objectives import stream_scores
 from spikegym.tuning.plots import plot_encoding
 from spikegym.tuning.studies import tune_encoder
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 ENV_ID = "CartPole-v1"
+POLE_ANGLE = 2
+"""The feature the overview plots against its decoded value."""
 
 
 def main() -> None:
@@ -65,39 +72,41 @@ def main() -> None:
     print(f"{out / 'overview.png'}")
 
 
-def overview(panels: list, episode: np.ndarray, path: Path) -> None:
-    """Per encoder: the pole angle against its decoded value, and the raster of all channels."""
-    import matplotlib
+def overview(panels: list, episode: np.ndarray, path: Path) -> Figure:
+    """Per encoder: the pole angle against its decoded value, and the raster of all channels named by
+    feature; every panel on one x axis in env steps (observation ``k`` over ``[k, k + 1)``, where its
+    spikes are). Saved to ``path`` and returned."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(len(panels), 2, figsize=(12, 1.8 * len(panels)), squeeze=False)
-    steps = np.arange(len(episode))
+    figure = Figure(figsize=(12, 1.9 * len(panels) + 0.8), layout="constrained")
+    axes = figure.subplots(len(panels), 2, sharex=True, squeeze=False)
+    edges = np.arange(len(episode) + 1)
     for row, (name, encoder, scores) in enumerate(panels):
+        names = display_names(ENV_ID, encoder.layout.names)
         blocks = [encoder.reset_flat(episode[:1], seed=0)]
         blocks += [encoder.step_flat(episode[k : k + 1]) for k in range(1, len(episode))]
         stacked = np.stack(blocks)
         decoded = encoder.decode(stacked)
         left, right = axes[row]
-        left.plot(steps, episode[:, 2], color="black", linewidth=1.0, label="pole angle")
-        left.plot(steps, decoded[:, 2], color="tab:red", linewidth=0.9, label="decoded")
+        left.stairs(episode[:, POLE_ANGLE], edges, baseline=None, color="black", linewidth=1.0, label=names[POLE_ANGLE])
+        left.stairs(decoded[:, POLE_ANGLE], edges, baseline=None, color="tab:red", linewidth=0.9, label="decoded")
         left.set_ylabel(name)
         left.set_title(f"NRMSE {scores.nrmse:.4f}, {scores.spike_rate:.2f} spikes/feature/step", fontsize=9)
         raster = stacked.reshape(-1, encoder.n_channels).T
         right.imshow(
             raster, aspect="auto", interpolation="nearest", cmap="Greys", extent=(0, len(episode), raster.shape[0], 0)
         )
-        right.set_ylabel("channel")
+        label_channel_blocks(right, names, encoder.n_channels)
+        right.tick_params(axis="y", labelsize=7)
         right.set_title(f"{encoder.n_channels} channels, T={encoder.substeps}", fontsize=9)
-    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[0, 0].set_xlim(0, len(episode))
+    axes[0, 0].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 1.18), ncol=2, frameon=False, borderaxespad=0)
     axes[-1, 0].set_xlabel("env step")
-    axes[-1, 1].set_xlabel("env step")
+    axes[-1, 1].set_xlabel(f"env step ({panels[0][1].substeps} sub-steps each)")
     figure.suptitle(f"{ENV_ID}: one balancing episode through each encoder")
-    figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
+    return figure
 
 
 if __name__ == "__main__":
