@@ -164,7 +164,7 @@ def learning_curves(csv_path: Path, figure_path: Path) -> Figure:
             mean, std = values.mean(axis=0), values.std(axis=0)
             low, high = np.maximum(mean - std, values.min(axis=0)), np.minimum(mean + std, values.max(axis=0))
             seeds = f"{len(curves)} seed{'' if len(curves) == 1 else 's'}"
-            axis.plot(steps, mean, color=colour, label=f"{policy}: mean ± std over {seeds}")
+            axis.plot(steps, mean, color=colour, marker="o", markersize=3, label=f"{policy}: mean ± std over {seeds}")
             axis.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
             spans[policy] = (float(low.min()), float(high.max()))
         _clip_far_from_the_baseline(axis, spans)
@@ -172,8 +172,8 @@ def learning_curves(csv_path: Path, figure_path: Path) -> Figure:
         axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         axis.set_ylabel("evaluation return")
         axis.legend(
-            title=f"{env_id} ({ALGORITHM[env_id]})", loc="lower left", bbox_to_anchor=(0, 1.02), fontsize=8,
-            frameon=False, borderaxespad=0, alignment="left",
+            *axis.get_legend_handles_labels(), title=f"{env_id} ({ALGORITHM[env_id]})", loc="lower left",
+            bbox_to_anchor=(0, 1.02), fontsize=8, frameon=False, borderaxespad=0, alignment="left",
         )  # fmt: skip
     figure_path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(figure_path, dpi=110)

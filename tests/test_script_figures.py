@@ -70,6 +70,7 @@ def test_learning_curves_name_the_seeds_and_keep_bands_within_the_seeds_returns(
         "Pendulum-v1 (sac)",
     ]
     assert legends_off_the_axes(figure) == []
+    assert all(line.get_marker() == "o" for axis in figure.axes for line in axis.lines), "one evaluation shows"
     for axis, seeds in zip(figure.axes[:2], (cartpole, pendulum), strict=True):
         bands = [c for c in axis.collections if isinstance(c, PolyCollection)]
         assert len(bands) == 2
