@@ -9,6 +9,7 @@ missing one skips with the reason; in CI (``$CI`` set) it fails.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
 import warnings
@@ -52,10 +53,12 @@ def reader(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@functools.cache
 def nir_exact_model(
     algo: str, env_id: str, population_head: int | None = None, beta: float = 0.9, steps: int = 300
 ) -> BaseAlgorithm:
-    """A small NIR-exact spiking model of ``algo`` on ``env_id``, trained ``steps`` env steps."""
+    """A small NIR-exact spiking model of ``algo`` on ``env_id``, trained ``steps`` env steps (once per session:
+    the readers' tests only read it)."""
     recipe = tiny_recipe(algo, env_id, population_head)
     algo_kwargs = {"learning_starts": 100} if algo in ("dqn", "sac", "td3") else {"n_steps": 64}
     recipe = dataclasses.replace(
