@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -17,6 +19,7 @@ def run(script: str, *arguments: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> None:
     out = run("bench_agents.py", "--quick", "--results", str(tmp_path))
     with (tmp_path / "agents.csv").open(newline="") as handle:

@@ -96,6 +96,7 @@ def cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BaseAl
     return train("CartPole-v1", "ppo", timesteps=16000, runs_dir=root, progress=False, eval_freq=10**6, nir_exact=True)
 
 
+@pytest.mark.slow
 def test_a_trained_ppo_policy_runs_as_trained_in_the_reader(
     cartpole_run: tuple[Path, BaseAlgorithm], reader: str, tmp_path: Path
 ) -> None:
@@ -110,6 +111,7 @@ def test_a_trained_ppo_policy_runs_as_trained_in_the_reader(
     assert agreement.problem is None and agreement.share >= AGREEMENT, describe(agreement)
 
 
+@pytest.mark.slow
 def test_the_reader_balances_the_pole_as_the_model_does(cartpole_run: tuple[Path, BaseAlgorithm], reader: str) -> None:
     """Closed loop: the reader's own actions drive the env for 5 episodes; along its trajectories the model acts
     the same, and its episodes are the model's own episodes from the same seeds."""
@@ -139,10 +141,10 @@ def test_the_reader_balances_the_pole_as_the_model_does(cartpole_run: tuple[Path
     ("algo", "env_id", "population_head"),
     [
         ("dqn", "CartPole-v1", None),
-        ("sac", "Pendulum-v1", None),
-        ("sac", "Pendulum-v1", 8),
-        ("td3", "Pendulum-v1", None),
-        ("td3", "Pendulum-v1", 8),
+        pytest.param("sac", "Pendulum-v1", None, marks=pytest.mark.slow),
+        pytest.param("sac", "Pendulum-v1", 8, marks=pytest.mark.slow),
+        pytest.param("td3", "Pendulum-v1", None, marks=pytest.mark.slow),
+        pytest.param("td3", "Pendulum-v1", 8, marks=pytest.mark.slow),
     ],
 )
 def test_dqn_and_the_sac_and_td3_actors_run_as_trained_in_the_reader(

@@ -50,6 +50,7 @@ def counts(storage: str, state: optuna.trial.TrialState) -> list[int]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage_name", ["sqlite", "journal"])
 def test_a_rerun_after_sigkill_finishes_exactly_the_requested_trials(
     storage_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
