@@ -30,9 +30,7 @@ from tests.rl.helpers import tiny_recipe
         ("td3", "Pendulum-v1", {"learning_starts": 50, "buffer_size": 500, "batch_size": 32, "population_head": 4}),
     ],
 )
-def test_every_algorithm_trains_a_few_hundred_steps_with_the_spiking_extractor(
-    algo: str, env_id: str, kwargs: dict
-) -> None:
+def test_every_algorithm_trains_with_the_spiking_extractor(algo: str, env_id: str, kwargs: dict) -> None:
     recipe = tiny_recipe(algo, env_id, **kwargs)
     env = make_vec_env(
         env_id, n_envs=1, seed=0, wrapper_class=SpikeObservationWrapper, wrapper_kwargs={"encoder": env_id}
@@ -41,8 +39,9 @@ def test_every_algorithm_trains_a_few_hundred_steps_with_the_spiking_extractor(
     extractor, _ = actor_parts(model)
     assert isinstance(extractor, SpikingExtractor)
     before = [p.detach().clone() for p in extractor.parameters()]
-    model.learn(total_timesteps=300)
-    assert model.num_timesteps >= 300
+    steps = 300 if algo in ("ppo", "a2c") else 100  # off-policy: 50 updates after learning_starts
+    model.learn(total_timesteps=steps)
+    assert model.num_timesteps >= steps
     assert any(not torch.equal(a, b) for a, b in zip(before, extractor.parameters(), strict=True)), "no learning"
     action, _ = model.predict(env.reset(), deterministic=True)
     assert env.action_space.contains(action[0])
