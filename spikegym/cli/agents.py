@@ -15,7 +15,7 @@ import numpy as np
 
 from spikegym.cli.checks import env_spaces
 from spikegym.rl.energy import E_AC_PJ, E_MAC_PJ, EnergyModel
-from spikegym.rl.recipes import ALGOS, DEFAULT_SPIKING, DEFAULT_TIMESTEPS, RecipeError, find_recipe
+from spikegym.rl.recipes import ALGOS, RecipeError, find_recipe
 from spikegym.rl.runs import Run, RunError, load_run
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
     if problem:
         parser.error(f"--algo {args.algo}: {problem} ({args.env_id}'s); choose another algorithm")
     try:
-        _, default = find_recipe(args.algo, args.env_id)
+        find_recipe(args.algo, args.env_id)
     except RecipeError as error:
         parser.error(str(error))
     try:
@@ -189,10 +189,6 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
         )
     except ValueError as error:
         parser.error(str(error))
-    if default and args.continue_from is None:
-        print(f"{args.algo}.yaml has no recipe for {args.env_id}: training with the default recipe (SB3's "
-              f"defaults for {args.algo}, spiking layers {DEFAULT_SPIKING['hidden']}, {DEFAULT_TIMESTEPS} steps); "
-              f"write one in ./agents/{args.algo}.yaml to tune it")  # fmt: skip
     if args.ann and args.encoder:
         parser.error("--ann trains on raw observations; it takes no --encoder")
     if args.nir_exact and (args.ann or args.encoder == LEARNABLE or args.continue_from is not None):

@@ -279,10 +279,12 @@ def _fresh_setup(
 ) -> _Setup:
     recipe, default = find_recipe(algo, env_id)
     if default:
-        logger.warning("%s has no recipe for %s: the default recipe (SB3's defaults, spiking layers %s)",
-                       algo, env_id, recipe.spiking["hidden"])  # fmt: skip
+        logger.warning("%s.yaml has no recipe for %s: training with the default recipe (SB3's defaults for %s, "
+                       "spiking layers %s, %d steps); write one in ./agents/%s.yaml to tune it", algo, env_id, algo,
+                       recipe.spiking["hidden"], recipe.n_timesteps, algo)  # fmt: skip
     if nir_exact:
-        fixed = sorted(set(NIR_EXACT) & {k[len(SPIKING_PREFIX) :] for k in overrides.hyperparams})
+        spiking = {key.removeprefix(SPIKING_PREFIX) for key in overrides.hyperparams if key.startswith(SPIKING_PREFIX)}
+        fixed = sorted(set(NIR_EXACT) & spiking)
         if fixed:
             raise ValueError(f"nir_exact fixes the spiking {fixed} to {NIR_EXACT}; do not set them in hyperparams")
         recipe = recipe.with_nir_exact(NIR_EXACT)

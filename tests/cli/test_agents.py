@@ -257,7 +257,7 @@ def test_export_refuses_bad_check_options(
 
 
 def test_train_without_a_recipe_uses_the_default_one_and_records_every_override(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from spikegym.cli.main import main
     from spikegym.rl.runs import load_run
@@ -267,7 +267,7 @@ def test_train_without_a_recipe_uses_the_default_one_and_records_every_override(
                  "--no-progress", "--n-envs", "2", "--hyperparams", "learning_rate=0.0005", "learning_starts=16",
                  "spiking.hidden=[32]", "--env-kwargs", "render_mode=rgb_array", "--eval-freq", "1000"]  # fmt: skip
     assert main(arguments) == 0
-    assert "dqn.yaml has no recipe for Acrobot-v1: training with the default recipe" in capsys.readouterr().out
+    assert "dqn.yaml has no recipe for Acrobot-v1: training with the default recipe" in caplog.text
     (run_dir,) = tmp_path.iterdir()
     run = load_run(run_dir)
     assert run.info.overrides == {
