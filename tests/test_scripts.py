@@ -45,6 +45,7 @@ def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> N
     assert sorted(seeds) == [0] * 4 + [1] * 4
 
 
+@pytest.mark.slow
 def test_plot_encoders_quick_draws_every_encoder_and_an_overview(tmp_path: Path) -> None:
     run("plot_encoders.py", "--quick", "--out", str(tmp_path))
     names = {"bsa", "lif", "population", "pwm", "rate", "step_forward", "overview"}

@@ -34,7 +34,9 @@ def _train_until_a_checkpoint(runs_dir: Path) -> subprocess.Popen:
     return process
 
 
-@pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)]
+)
 def test_a_signal_saves_the_model_and_the_run_replays_and_continues(
     tmp_path: Path, stop: signal.Signals, status: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -154,6 +154,7 @@ def test_dqn_and_the_sac_and_td3_actors_run_as_trained_in_the_reader(
     assert_agrees(model, observations_of(model, env_id), reader)
 
 
+@pytest.mark.slow
 def test_beta_one_runs_as_an_if_in_norse_and_as_a_long_lif_in_both_readers() -> None:
     require("norse")
     require("snntorch")

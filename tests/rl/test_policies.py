@@ -70,9 +70,7 @@ def test_on_policy_value_nets_share_the_actors_spiking_features_or_have_their_ow
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
-def test_an_mlp_value_net_reads_the_flattened_spike_block_trains_and_survives_saving(
-    algo: str, tmp_path: Path
-) -> None:
+def test_an_mlp_value_net_reads_the_flattened_spike_block_trains_and_survives_saving(algo: str, tmp_path: Path) -> None:
     batch = {"batch_size": 16} if algo == "ppo" else {}
     recipe = dataclasses.replace(tiny_recipe(algo, "CartPole-v1", n_steps=16, **batch), critic="mlp")
     env = make_vec_env(

@@ -124,6 +124,7 @@ sys.exit(main(sys.argv[3:]))
 """The CLI, started at the time the test writes into the file ``go``: every worker opens the fresh storage at once."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage_name", ["sqlite", "journal"])
 def test_worker_processes_started_together_on_a_fresh_storage_share_it(storage_name: str, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'tune.db'}" if storage_name == "sqlite" else str(tmp_path / "journal.log")
