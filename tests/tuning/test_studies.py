@@ -147,7 +147,9 @@ def test_worker_processes_started_together_on_a_fresh_storage_share_it(storage_n
     while not all((tmp_path / f"ready{i}").exists() for i in range(3)):
         assert time.monotonic() < deadline and all(worker.poll() is None for worker in workers)
         time.sleep(0.01)
-    go.write_text(str(time.time() + 0.5))
+    written = tmp_path / "go.partial"
+    written.write_text(str(time.time() + 0.5))
+    written.rename(go)  # whole at once: a worker that saw `go` half written read '' and failed (CI saw it)
     assert [worker.wait(timeout=300) for worker in workers] == [0, 0, 0]
     for feature in ("x[0]", "x[1]", "x[2]", "x[3]"):
         study = optuna.load_study(study_name=f"shared/step_forward/{feature}", storage=open_storage(storage))
