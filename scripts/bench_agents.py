@@ -131,15 +131,25 @@ def _clip_far_from_the_baseline(axis: object, spans: dict[str, tuple[float, floa
         axis.text(0.02, 0.02, text, transform=axis.transAxes, fontsize=7)
 
 
-def learning_curves(csv_path: Path, figure_path: Path) -> Figure:
+def learning_curves(csv_path: Path, figure_path: Path) -> Figure | None:
     """Mean ± std across seeds of the periodic evaluations, spiking vs MLP, one panel per env; saved to
     ``figure_path`` and returned. Each curve's legend entry says over how many seeds; its band is clipped
     to the lowest and highest seed at each evaluation, so it never leaves the returns the seeds reached
-    (never past CartPole-v1's 500). Legends sit above their panels, off the curves."""
+    (never past CartPole-v1's 500). Legends sit above their panels, off the curves.
+
+    Where some rows' run directories are not here (the table came from other machines), an existing figure
+    is kept, not redrawn with fewer curves, and ``None`` is returned; both are said."""
     from matplotlib.figure import Figure
 
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    missing = [row["run_dir"] for row in rows if row["policy"] in ("spiking", "mlp")
+               and not (Path(row["run_dir"]) / "eval" / "evaluations.npz").is_file()]  # fmt: skip
+    if missing:
+        print(f"learning curves: {len(missing)} runs of {csv_path} have no evaluations here (e.g. {missing[0]})")
+        if figure_path.is_file():
+            print(f"learning curves: {figure_path} kept, not redrawn without them")
+            return None
     envs = [env for env in ALGORITHM if any(row["env"] == env for row in rows)]
     columns = min(3, len(envs))
     rows_of_panels = -(-len(envs) // columns)

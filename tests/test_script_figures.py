@@ -99,3 +99,16 @@ def test_the_encoder_overview_names_features_and_aligns_rasters_with_the_traces(
     assert all(axis.get_xlim() == (0, len(episode)) for axis in traces)
     assert legend_labels(figure) == ["pole angle", "decoded"]
     assert legends_off_the_axes(figure) == []
+
+
+def test_learning_curves_keep_a_figure_rather_than_redraw_it_without_missing_runs(tmp_path: Path) -> None:
+    csv_path = tmp_path / "agents.csv"
+    csv_path.write_text(
+        "env,algo,policy,seed,steps,final_return,final_return_std,wall_s,steps_per_s,input_spike_rate,"
+        "synaptic_ops,macs,energy_nj,run_dir\n"
+        f"CartPole-v1,ppo,spiking,0,100,1,0,1,1,0.1,1,1,1,{tmp_path / 'gone'}\n"
+    )
+    figure_path = tmp_path / "curves.png"
+    figure_path.write_bytes(b"the full benchmark's figure")
+    assert script("bench_agents").learning_curves(csv_path, figure_path) is None
+    assert figure_path.read_bytes() == b"the full benchmark's figure"
