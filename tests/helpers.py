@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -25,3 +26,15 @@ def multi_sine(n_steps: int = 2000, n_features: int = 4, batch: tuple[int, ...] 
         signal += amplitude * np.sin(2 * np.pi * frequency * t.reshape((n_steps,) + (1,) * (len(shape) - 1)) + phase)
     offset = rng.uniform(-5, 5, size=n_features)
     return torch.tensor(signal + offset, dtype=torch.float32)
+
+
+def seeded_rollout(env: gym.Env, seed: int, n_steps: int) -> list[np.ndarray]:
+    """The observations of ``env`` reset with ``seed`` over ``n_steps`` seeded random actions (reset at episode end)."""
+    observations = [env.reset(seed=seed)[0]]
+    env.action_space.seed(seed)
+    for _ in range(n_steps):
+        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        observations.append(observation)
+        if terminated or truncated:
+            observations.append(env.reset()[0])
+    return observations

@@ -17,6 +17,7 @@ import pytest
 import spikegym
 from spikegym.envs.configs import load_config
 from spikegym.envs.wrappers import SpikeObservationVectorWrapper
+from tests.helpers import seeded_rollout
 
 SHIPPED = [path.stem for path in (Path(spikegym.__file__).parent / "data" / "envs_configs").glob("*.yaml")]
 
@@ -27,18 +28,6 @@ def run_python(code: str) -> dict:
     assert result.returncode == 0, result.stderr
     assert "Warn" not in result.stderr, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
-
-
-def spikes_of(env: gym.Env, seed: int, n_steps: int) -> list[np.ndarray]:
-    """The observations of a seeded rollout with seeded random actions."""
-    observations = [env.reset(seed=seed)[0]]
-    env.action_space.seed(seed)
-    for _ in range(n_steps):
-        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        observations.append(observation)
-        if terminated or truncated:
-            observations.append(env.reset()[0])
-    return observations
 
 
 IMPORT_ORDERS = {
@@ -88,7 +77,7 @@ def test_each_id_gives_the_env_with_its_shipped_config(env_id: str) -> None:
     assert env.get_wrapper_attr("gym_encoder").config == load_config(env_id)
     assert env.observation_space == reference.observation_space
     assert env.action_space == reference.action_space
-    for ours, theirs in zip(spikes_of(env, 3, 30), spikes_of(reference, 3, 30), strict=True):
+    for ours, theirs in zip(seeded_rollout(env, 3, 30), seeded_rollout(reference, 3, 30), strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
 
@@ -180,7 +169,7 @@ def test_the_spec_pickles_and_recreates_the_same_env(encoder: str | None) -> Non
     again = gym.make(spec)
     assert again.spec == env.spec
     assert str(again) == str(env)
-    for ours, theirs in zip(spikes_of(env, 1, 40), spikes_of(again, 1, 40), strict=True):
+    for ours, theirs in zip(seeded_rollout(env, 1, 40), seeded_rollout(again, 1, 40), strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
 

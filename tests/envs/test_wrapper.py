@@ -15,24 +15,13 @@ from gymnasium.utils.env_checker import check_env
 from spikegym.encoders import make
 from spikegym.envs.gym_encoder import GymnasiumEncoder
 from spikegym.envs.wrappers import SpikeObservationVectorWrapper, SpikeObservationWrapper
-from tests.helpers import ENCODER_NAMES
+from tests.helpers import ENCODER_NAMES, seeded_rollout
 
 CARTPOLE_BOUNDS = ([-2.4, -3.0, -0.21, -3.5], [2.4, 3.0, 0.21, 3.5])
 
 
 def wrapped(name: str, **kwargs: object) -> SpikeObservationWrapper:
     return SpikeObservationWrapper(gym.make("CartPole-v1"), name, bounds=CARTPOLE_BOUNDS, **kwargs)
-
-
-def rollout(env: gym.Env, seed: int, n_steps: int) -> list[np.ndarray]:
-    observations = [env.reset(seed=seed)[0]]
-    env.action_space.seed(seed)
-    for _ in range(n_steps):
-        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        observations.append(observation)
-        if terminated or truncated:
-            observations.append(env.reset()[0])
-    return observations
 
 
 @pytest.mark.parametrize("name", ENCODER_NAMES)
@@ -44,7 +33,7 @@ def test_check_env_passes_for_every_encoder(name: str) -> None:
 @pytest.mark.parametrize("name", ENCODER_NAMES)
 def test_observations_are_binary_blocks_in_the_space(name: str) -> None:
     env = wrapped(name, substeps=6)
-    for observation in rollout(env, seed=1, n_steps=50):
+    for observation in seeded_rollout(env, seed=1, n_steps=50):
         assert observation.dtype == np.int8 and observation.shape == env.observation_space.shape
         assert env.observation_space.contains(observation)
 
@@ -52,15 +41,15 @@ def test_observations_are_binary_blocks_in_the_space(name: str) -> None:
 @pytest.mark.parametrize("name", ENCODER_NAMES)
 def test_same_seed_same_spikes(name: str) -> None:
     params = {"mode": "poisson"} if name in ("rate", "population") else {}
-    first = rollout(wrapped(name, **params), seed=4, n_steps=80)
-    second = rollout(wrapped(name, **params), seed=4, n_steps=80)
+    first = seeded_rollout(wrapped(name, **params), seed=4, n_steps=80)
+    second = seeded_rollout(wrapped(name, **params), seed=4, n_steps=80)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_reset_restores_the_initial_state_exactly() -> None:
     env = wrapped("lif")
-    first = rollout(env, seed=2, n_steps=30)
-    again = rollout(env, seed=2, n_steps=30)  # same env object, state carried over from the first run
+    first = seeded_rollout(env, seed=2, n_steps=30)
+    again = seeded_rollout(env, seed=2, n_steps=30)  # same env object, state carried over from the first run
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
 
@@ -75,7 +64,7 @@ def test_poisson_spikes_do_not_touch_the_env_rng() -> None:
 def test_signed_encoders_split_into_up_and_down_channels() -> None:
     env = wrapped("sf")
     assert env.gym_encoder.channel_names == ["x[0]+", "x[0]-", "x[1]+", "x[1]-", "x[2]+", "x[2]-", "x[3]+", "x[3]-"]
-    blocks = np.stack(rollout(env, seed=0, n_steps=100))
+    blocks = np.stack(seeded_rollout(env, seed=0, n_steps=100))
     assert blocks[..., 0::2].any() and blocks[..., 1::2].any()
     assert not (blocks[..., 0::2] & blocks[..., 1::2]).any()
 
@@ -203,8 +192,8 @@ def test_bad_wrapper_arguments() -> None:
 def test_the_wrapper_pickles_for_subprocess_vector_envs() -> None:
     env = wrapped("pwm")
     clone = pickle.loads(cloudpickle.dumps(env))
-    first = rollout(env, seed=3, n_steps=20)
-    second = rollout(clone, seed=3, n_steps=20)
+    first = seeded_rollout(env, seed=3, n_steps=20)
+    second = seeded_rollout(clone, seed=3, n_steps=20)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
