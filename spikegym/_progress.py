@@ -23,7 +23,7 @@ INTERVAL_S = 30.0
 
 
 class ProgressLines:
-    """``tqdm``'s ``update``/``set_postfix``/``close`` as periodic lines: ``desc: done/total unit (pct), rate,
+    """``tqdm``'s ``update``/``close`` as periodic lines: ``desc: done/total unit (pct), rate,
     eta, postfix`` every ``interval`` seconds and once at the end."""
 
     def __init__(
@@ -49,9 +49,6 @@ class ProgressLines:
         self.postfix.update(postfix)
         if self.clock() - self.last >= self.interval:
             self._write()
-
-    def set_postfix(self, postfix: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self.postfix.update(postfix or {}, **kwargs)
 
     def close(self) -> None:
         """Write the last line (once)."""

@@ -6,7 +6,7 @@ import argparse
 import math
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +197,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: S
     if args.continue_from is not None:
         _check_continue(args, parser)
     elif not args.ann:
-        _check_encoder(args, parser)
+        _check_encoder(args, parser, overrides.env_kwargs)
     _check_device(args.device, parser)
     try:
         run_dir, _ = train(
@@ -247,12 +247,11 @@ def _overrides(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Ove
     return overrides
 
 
-def _check_encoder(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from spikegym.rl.overrides import parse_pairs
+def _check_encoder(args: argparse.Namespace, parser: argparse.ArgumentParser, env_kwargs: Mapping[str, Any]) -> None:
     from spikegym.rl.training import resolve_encoder
 
     try:
-        resolve_encoder(args.env_id, args.encoder, parse_pairs(args.env_kwargs, "--env-kwargs"))
+        resolve_encoder(args.env_id, args.encoder, env_kwargs)
     except (ValueError, FileNotFoundError) as error:
         parser.error(f"--encoder: {error}")
 

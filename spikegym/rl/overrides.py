@@ -54,10 +54,6 @@ def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, Any]:
     return parsed
 
 
-def _algorithm_parameters(algo: str) -> Mapping[str, inspect.Parameter]:
-    return inspect.signature(ALGORITHMS[algo]).parameters
-
-
 def _type_problem(value: Any, parameter: inspect.Parameter) -> str | None:
     """What is wrong with ``value`` for a parameter whose default says its type; ``None`` if nothing is."""
     default, annotation = parameter.default, str(parameter.annotation)
@@ -80,7 +76,7 @@ def check_hyperparams(algo: str, hyperparams: Mapping[str, Any]) -> dict[str, An
     """``hyperparams`` checked against ``algo``'s constructor (and ``spiking.NAME`` against
     :class:`~spikegym.rl.extractors.SpikingExtractor`'s): a ``ValueError`` names the key, the value and
     what is allowed."""
-    algorithm = _algorithm_parameters(algo)
+    algorithm = inspect.signature(ALGORITHMS[algo]).parameters
     extractor = inspect.signature(SpikingExtractor).parameters
     for key, value in hyperparams.items():
         if key.startswith(SPIKING_PREFIX):

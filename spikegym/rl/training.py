@@ -127,14 +127,12 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
     net_arch = recipe.net_arch
     if recipe.algo in CRITICS:
         critic = recipe.critic or CRITICS[recipe.algo][0]
-        if recipe.algo in ("sac", "td3"):
+        if recipe.algo in ("sac", "td3") or critic == "mlp":
             kwargs["critic"] = critic
-        elif critic == "mlp":
-            kwargs["critic"] = critic
-            if not isinstance(net_arch, dict):
-                net_arch = {"pi": list(net_arch), "vf": list(recipe.ann_net_arch)}
         else:
             kwargs["share_features_extractor"] = critic == "shared"
+        if recipe.algo in ("ppo", "a2c") and critic == "mlp" and not isinstance(net_arch, dict):
+            net_arch = {"pi": list(net_arch), "vf": list(recipe.ann_net_arch)}
     return {**kwargs, "net_arch": net_arch}
 
 
