@@ -306,7 +306,7 @@ def _last_evaluation(run_dir: Path) -> float | None:
 
 def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Load the run, replay it and print the report."""
-    from spikegym.rl.replay import check_outputs, replay
+    from spikegym.rl.replay import baseline_name, check_outputs, replay
 
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
@@ -337,14 +337,14 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(f"hidden spike rates (per neuron per step): {rates}")
         rows = [("spiking", report.spiking), ("same-size ANN", report.ann)]
         if report.baseline is not None:
-            rows.append((f"MLP {'-'.join(map(str, run.recipe.ann_net_arch))}", report.baseline))
+            rows.append((baseline_name(run.recipe), report.baseline))
         print(f"{'per decision':<16}{'synaptic ops (AC)':>18}{'MACs':>10}{'energy nJ':>11}")
         for name, cost in rows:
             print(f"{name:<16}{cost.synaptic_ops:>18.0f}{cost.macs:>10.0f}{cost.energy_pj / 1000:>11.3f}")
         print(f"spiking / same-size ANN energy: {report.spiking.energy_pj / report.ann.energy_pj:.3f}")
         if report.baseline is not None:
             print(
-                f"spiking / {info.algo} MLP baseline energy: {report.spiking.energy_pj / report.baseline.energy_pj:.3f}"
+                f"spiking / {info.algo} ANN baseline energy: {report.spiking.energy_pj / report.baseline.energy_pj:.3f}"
                 " (the recipe's ann_net_arch on the raw observation, as spikegym train --ann trains it)"
             )
     elif report.ann is not None:
@@ -396,7 +396,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser.error(str(error))
     meta = graph.metadata
     print(f"wrote {target}: {len(graph.nodes)} NIR nodes ({', '.join(graph.nodes)})")
-    print(f"run it for {meta['substeps']} sub-steps per observation at dt = {meta['dt']}, from zero state")
+    print(f"run it for {meta['substeps']} sub-steps per observation at dt = {meta['dt']}, {meta['state']}")
     print(f"action: {meta['action']}")
     if not args.check:
         return 0
@@ -405,12 +405,14 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 def _check_readers(model: Any, env: gym.Env, graph: Any, args: argparse.Namespace) -> int:
     from spikegym.rl.export import actor_of
-    from spikegym.rl.nir_readers import AGREEMENT, compare, describe, record_observations
+    from spikegym.rl.nir_readers import AGREEMENT, compare, describe, record_episodes
 
-    observations = record_observations(model, env, args.check_steps, args.seed)
-    results = compare(actor_of(model), graph, observations)
+    observations, starts = record_episodes(model, env, args.check_steps, args.seed)
+    actor = actor_of(model)
+    results = compare(actor, graph, observations, starts=starts)
     env_id = env.spec.id if env.spec else "the env"
-    print(f"check: {len(observations)} recorded observations of {env_id} (seed {args.seed}), each run from zero state")
+    runs = "each episode run as one sequence from zero state" if actor.stateful else "each run from zero state"
+    print(f"check: {len(observations)} recorded observations of {env_id} (seed {args.seed}), {runs}")
     for result in results:
         print(f"  {describe(result)}")
     failed = [r for r in results if r.problem is None and not r.ok] + [

@@ -7,14 +7,20 @@
 from __future__ import annotations
 
 from gymnasium import spaces
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO, "sac": SAC, "td3": TD3}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "a2c": A2C, "dqn": DQN, "ppo": PPO, "recurrent_ppo": RecurrentPPO, "sac": SAC, "td3": TD3
+}  # fmt: skip
+STATEFUL: tuple[str, ...] = ("recurrent_ppo",)
+"""The algorithms whose policies carry state across env steps (sb3-contrib's recurrent PPO)."""
 _ON_POLICY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 ACTION_SPACES: dict[str, tuple[type[spaces.Space], ...]] = {
     "a2c": _ON_POLICY_SPACES,
     "ppo": _ON_POLICY_SPACES,
+    "recurrent_ppo": _ON_POLICY_SPACES,
     "dqn": (spaces.Discrete,),
     "sac": (spaces.Box,),
     "td3": (spaces.Box,),

@@ -46,18 +46,23 @@ class DecisionCost:
 
 
 def linear_macs(modules: Iterable[nn.Module]) -> int:
-    """Multiply-accumulates of the dense layers in ``modules``: every leaf with a 2-d ``weight``
-    (``nn.Linear``, a population decoder) costs one MAC per weight.
+    """Multiply-accumulates of the dense layers in ``modules`` per step: every leaf with a 2-d ``weight``
+    (``nn.Linear``, a population decoder) costs one MAC per weight, an ``nn.LSTM`` one per weight of its
+    input and recurrent matrices (gates' element-wise products not counted).
 
     >>> linear_macs([nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))])
     18
+    >>> linear_macs([nn.LSTM(4, 8)])  # 4 gates x 8 units x (4 inputs + 8 recurrent)
+    384
     """
-    return sum(
-        m.weight.numel()
-        for module in modules
-        for m in module.modules()
-        if not list(m.children()) and isinstance(getattr(m, "weight", None), nn.Parameter) and m.weight.dim() == 2
-    )
+    return sum(_macs(m) for module in modules for m in module.modules() if not list(m.children()))
+
+
+def _macs(leaf: nn.Module) -> int:
+    if isinstance(leaf, nn.LSTM):
+        return sum(weight.numel() for name, weight in leaf.named_parameters() if name.startswith("weight_"))
+    weight = getattr(leaf, "weight", None)
+    return weight.numel() if isinstance(weight, nn.Parameter) and weight.dim() == 2 else 0
 
 
 def spiking_cost(

@@ -41,6 +41,7 @@ import gymnasium as gym
 import nir
 import numpy as np
 import torch
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
@@ -48,6 +49,7 @@ from torch import nn
 from spikegym.rl.extractors import NIR_EXACT, READOUTS, RESETS, SpikingExtractor
 from spikegym.rl.policies import PopulationDecoder
 from spikegym.rl.recipes import Recipe
+from spikegym.rl.recurrent import SpikingRecurrentCore, sequence_features
 from spikegym.rl.training import LEARNABLE
 
 logger = logging.getLogger(__name__)
@@ -59,10 +61,14 @@ LONG_TAU = DT * 2**30
 sub-step, below float32's resolution, so float32 readers run it as an integrate-and-fire neuron; the input
 scale ``2**30`` is a power of two, exact in floating point."""
 NIR_EXACT_OPTION = "spikegym train ENV_ID --nir-exact"
-EXPORTABLE_ALGOS = ("a2c", "dqn", "ppo", "sac", "td3")
+EXPORTABLE_ALGOS = ("a2c", "dqn", "ppo", "recurrent_ppo", "sac", "td3")
 DISCRETE_RULE = "argmax over the sum of the outputs of the T sub-steps"
 SQUASHED_RULE = (
     "tanh of the mean output over the T sub-steps, scaled from [-1, 1] to the action bounds [action_low, action_high]"
+)
+STATELESS_INPUT = "starting every observation from zero state (reset the reader between observations)"
+STATEFUL_INPUT = (
+    "carrying the state from one observation to the next within an episode (reset the reader only at episode start)"
 )
 Integrator = Literal["if", "lif"]
 
@@ -117,6 +123,8 @@ class Actor:
     :param weight: the head's weight ``(n_out, features)`` (float64; several linear layers composed).
     :param bias: the head's bias ``(n_out,)``.
     :param squashed: whether a tanh follows the head (SAC, TD3), scaled to ``action_low``/``action_high``.
+    :param stateful: whether the layers carry their state from one observation to the next within an episode
+        (recurrent PPO's :class:`~spikegym.rl.recurrent.SpikingRecurrentPolicy`).
     """
 
     extractor: SpikingExtractor
@@ -125,11 +133,20 @@ class Actor:
     squashed: bool
     action_low: np.ndarray | None = None
     action_high: np.ndarray | None = None
+    stateful: bool = False
 
-    def scores(self, observations: np.ndarray) -> np.ndarray:
-        """The trained outputs (logits, Q-values or pre-squash means) ``(N, n_out)`` for observations ``(N, T, C)``."""
+    def scores(self, observations: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+        """The trained outputs (logits, Q-values or pre-squash means) ``(N, n_out)`` for observations ``(N, T, C)``;
+        a stateful actor reads them as one sequence, its state zeroed where ``starts`` ``(N,)`` is set."""
+        blocks = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
         with torch.no_grad():
-            features = self.extractor(torch.as_tensor(np.asarray(observations), dtype=torch.float32))
+            if self.stateful:
+                if starts is None:
+                    raise ValueError("a stateful actor reads a sequence of observations; give its episode starts")
+                marks = torch.as_tensor(np.asarray(starts, bool)).reshape(1, -1)
+                features = sequence_features(self.extractor, blocks, marks)[0]
+            else:
+                features = self.extractor(blocks)
             head = torch.as_tensor(self.weight, dtype=torch.float32), torch.as_tensor(self.bias, dtype=torch.float32)
         return (features @ head[0].T + head[1]).numpy()
 
@@ -137,6 +154,7 @@ class Actor:
 def actor_of(model: BaseAlgorithm) -> Actor:
     """The acting parts of ``model`` as NIR can carry them, or an :class:`ExportError` naming what it cannot."""
     extractor, layers, squash = _acting_modules(model)
+    stateful = isinstance(model, RecurrentPPO)
     if not isinstance(extractor, SpikingExtractor):
         raise ExportError(f"NIR export needs a spiking policy (a SpikingExtractor); got {type(extractor).__name__}")
     if extractor.encoder is not None:
@@ -146,7 +164,7 @@ def actor_of(model: BaseAlgorithm) -> Actor:
     _check_options(extractor.reset, extractor.readout)
     weight, bias = _compose(layers, extractor.features_dim)
     if not squash:
-        return Actor(extractor, weight, bias, False)
+        return Actor(extractor, weight, bias, False, stateful=stateful)
     space = model.action_space
     return Actor(extractor, weight, bias, True, np.asarray(space.low, np.float64), np.asarray(space.high, np.float64))
 
@@ -154,6 +172,12 @@ def actor_of(model: BaseAlgorithm) -> Actor:
 def _acting_modules(model: BaseAlgorithm) -> tuple[nn.Module, list[nn.Module], bool]:
     """The extractor, the head's layers (empty containers dropped) and whether a tanh squash follows them."""
     policy = model.policy
+    if isinstance(model, RecurrentPPO):
+        if not isinstance(model.action_space, gym.spaces.Discrete):
+            raise ExportError(f"NIR export of RecurrentPPO supports Discrete action spaces, got {model.action_space}")
+        core = policy.lstm_actor
+        layers = _layers(policy.mlp_extractor.policy_net, policy.action_net)
+        return (core.extractor if isinstance(core, SpikingRecurrentCore) else core), layers, False
     if isinstance(model, PPO | A2C):
         if not isinstance(model.action_space, gym.spaces.Discrete):
             raise ExportError(
@@ -280,8 +304,11 @@ def _metadata(
         "substeps": steps,
         "dt": DT,
         "input": f"one observation is a spike block (T={steps}, C={actor.extractor.layers[0].in_features}): feed "
-        "its row t (the C channels of sub-step t) to the input node at sub-step t, one sub-step per dt, starting "
-        "every observation from zero state (reset the reader between observations)",
+        "its row t (the C channels of sub-step t) to the input node at sub-step t, one sub-step per dt, "
+        + (STATEFUL_INPUT if actor.stateful else STATELESS_INPUT),
+        "state": "carried from one observation to the next, reset at episode start"
+        if actor.stateful
+        else "from zero state at every observation",
         "output": "per sub-step, the action head on the last spiking layer's spikes; their mean over the T "
         "sub-steps is the trained output (logits, Q-values or the actor's pre-squash mean)",
         "action": SQUASHED_RULE if actor.squashed else DISCRETE_RULE,

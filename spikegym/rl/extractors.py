@@ -38,6 +38,10 @@ from spikegym.rl.spike_linear import spike_linear
 Readout = Literal["membrane_mean", "last_membrane", "spike_count"]
 READOUTS: tuple[str, ...] = ("membrane_mean", "last_membrane", "spike_count")
 Reset = Literal["subtract", "zero"]
+DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
+"""The spiking layers' sizes when none are given."""
+LayerState = tuple[torch.Tensor, torch.Tensor]
+"""A spiking layer's state between calls: its membranes and its spikes of the last sub-step, ``(B, N)`` each."""
 RESETS: tuple[str, ...] = LEAKY_RESETS
 NIR_EXACT: dict[str, str] = {"reset": "zero", "readout": "spike_count"}
 """The extractor options whose dynamics are NIR primitives: ``LIF`` neurons that reset to zero in the step
@@ -201,10 +205,16 @@ def leaky_layer(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor,
     return _run_leaky(neuron, current)
 
 
-def _run_leaky(neuron: snn.Leaky, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`leaky_layer` without checking the neuron's options (for neurons built that way)."""
+def _run_leaky(
+    neuron: snn.Leaky, current: torch.Tensor, state: LayerState | None = None, starts: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`leaky_layer` without checking the neuron's options (for neurons built that way), from ``state``
+    with ``starts`` (:func:`~spikegym.rl.leaky_scan.leaky_scan`)."""
     surrogate, slope = _surrogate(neuron.spike_grad)
-    return leaky_scan(current, neuron.beta.clamp(0, 1), neuron.threshold, neuron.reset_mechanism, surrogate, slope)
+    return leaky_scan(
+        current, neuron.beta.clamp(0, 1), neuron.threshold, neuron.reset_mechanism, surrogate, slope,
+        state=state, starts=starts,
+    )  # fmt: skip
 
 
 class SpikingExtractor(BaseFeaturesExtractor):
@@ -236,7 +246,7 @@ class SpikingExtractor(BaseFeaturesExtractor):
     def __init__(
         self,
         observation_space: gym.Space,
-        hidden: Sequence[int] = (64, 64),
+        hidden: Sequence[int] = DEFAULT_HIDDEN,
         beta: float = 0.9,
         threshold: float = 1.0,
         surrogate: str = "fast_sigmoid",
@@ -289,21 +299,43 @@ class SpikingExtractor(BaseFeaturesExtractor):
         """Whether every part of the dynamics is an NIR primitive (:data:`NIR_EXACT`, no learnable encoder)."""
         return self.reset == "zero" and self.readout == "spike_count" and self.encoder is None
 
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        """Features ``(B, hidden[-1])`` for observations ``(B, T, C)`` (or ``(B, F)`` scaled values)."""
-        x = inputs = self.encoder(observations.float()) if self.encoder is not None else observations.float()
-        recorded = []
-        membranes = torch.empty(0)
-        for layer, neuron in zip(self.layers, self.neurons, strict=True):
+    def spike_inputs(self, observations: torch.Tensor) -> torch.Tensor:
+        """The spikes ``(B, T, C)`` entering the first layer: the spike blocks, or the learnable encoder's."""
+        return self.encoder(observations.float()) if self.encoder is not None else observations.float()
+
+    def run_layers(
+        self, inputs: torch.Tensor, states: Sequence[LayerState] | None = None, starts: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[LayerState]]:
+        """The last layer's spikes and membranes ``(B, S, N)`` for input spikes ``(B, S, C)``, and each layer's
+        state after the last sub-step.
+
+        ``states`` (one ``(membranes, spikes)`` pair ``(B, N_l)`` per layer; ``None``: zeros) and ``starts``
+        (``(B, L)``, zeroing the state before each marked block of ``S // L`` sub-steps) carry the network
+        across calls, as :func:`~spikegym.rl.leaky_scan.leaky_scan` carries one layer.
+        """
+        x, membranes = inputs, torch.empty(0)
+        recorded, final = [], []
+        for i, (layer, neuron) in enumerate(zip(self.layers, self.neurons, strict=True)):
             current = spike_linear(x, layer.weight, layer.bias)  # event-driven where few inputs spike
-            x, membranes = _run_leaky(neuron, current)  # neurons built in __init__ with options leaky_layer runs
+            # neurons built in __init__ with options leaky_layer runs
+            x, membranes = _run_leaky(neuron, current, None if states is None else states[i], starts)
+            final.append((membranes[:, -1], x[:, -1]))
             if self.record:
                 recorded.append(x.detach())
         if self.record:
             self.last_spikes = recorded
             self.last_input = inputs.detach()
+        return x, membranes, final
+
+    def read_out(self, spikes: torch.Tensor, membranes: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, N)`` from the last layer's spikes and membranes over one window ``(B, T, N)``."""
         if self.readout == "spike_count":
-            return x.mean(dim=1)
+            return spikes.mean(dim=1)
         if self.readout == "last_membrane":
             return membranes[:, -1]
         return membranes.mean(dim=1)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, hidden[-1])`` for observations ``(B, T, C)`` (or ``(B, F)`` scaled values)."""
+        spikes, membranes, _ = self.run_layers(self.spike_inputs(observations))
+        return self.read_out(spikes, membranes)

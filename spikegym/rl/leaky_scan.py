@@ -90,18 +90,30 @@ _KERNEL = {"cache": True, "error_model": "numpy"}
 
 
 @njit(**_KERNEL)
-def _forward_kernel(current, beta, threshold, zero, spikes, membranes, fired_at):
+def _forward_kernel(current, beta, threshold, zero, spikes, membranes, fired_at, initial, starts, block):
     """Write spikes and membranes ``(B, T, N)`` for currents ``current``; ``fired_at`` (unless empty) gets
-    the membrane each spike was decided on (before a zero reset). The float operations of the stepped module."""
+    the membrane each spike was decided on (before a zero reset). The float operations of the stepped module.
+
+    ``initial`` (unless empty) holds each row's starting membrane and spike ``(2, B, N)``; ``starts`` (unless
+    empty) ``(B, T // block)`` zeroes both before every ``block`` of sub-steps it marks."""
     batch, steps, width = current.shape
     keep = fired_at.shape[0] != 0
+    has_initial = initial.shape[0] != 0
+    has_starts = starts.shape[0] != 0
     one, nil = np.ones(1, current.dtype)[0], np.zeros(1, current.dtype)[0]
     membrane = np.zeros(width, current.dtype)
     spike = np.zeros(width, current.dtype)
     for b in range(batch):
-        membrane[:] = 0
-        spike[:] = 0
+        if has_initial:
+            membrane[:] = initial[0, b]
+            spike[:] = initial[1, b]
+        else:
+            membrane[:] = 0
+            spike[:] = 0
         for t in range(steps):
+            if has_starts and t % block == 0 and starts[b, t // block]:
+                membrane[:] = 0
+                spike[:] = 0
             if zero:
                 for i in range(width):
                     m = beta[i] * membrane[i] + current[b, t, i]
@@ -149,13 +161,16 @@ def _derivative_kernel(fired_at, threshold, kind, scale, numerator, out):
 
 
 @njit(**_KERNEL)
-def _backward_kernel(grad_spikes, grad_membranes, derivative, fired_at, threshold, beta, zero, grad_current):
+def _backward_kernel(
+    grad_spikes, grad_membranes, derivative, fired_at, threshold, beta, zero, starts, block, grad_current
+):
     """Write ``dL/dcurrent`` into ``grad_current`` given ``dL/dspikes`` and ``dL/dmembranes`` (either empty when
     not used), the surrogate derivative at each spike decision (empty when not needed), the membranes spikes
-    were decided on, ``threshold`` and ``beta``."""
+    were decided on, ``threshold``, ``beta`` and the forward pass's ``starts`` (no gradient crosses them)."""
     batch, steps, width = grad_current.shape
     has_spikes = grad_spikes.shape[0] != 0
     has_membranes = grad_membranes.shape[0] != 0
+    has_starts = starts.shape[0] != 0
     carry = np.zeros(width, grad_current.dtype)  # beta * dL/du_{t+1}: the next membrane depends on this one
     for b in range(batch):
         carry[:] = 0
@@ -182,6 +197,8 @@ def _backward_kernel(grad_spikes, grad_membranes, derivative, fired_at, threshol
                         g = g + grad_spikes[b, t, i] * derivative[b, t, i]
                     grad_current[b, t, i] = g
                     carry[i] = beta[i] * g
+            if has_starts and t % block == 0 and starts[b, t // block]:
+                carry[:] = 0
     return grad_current
 
 
@@ -193,12 +210,37 @@ def _compiled(tensor: torch.Tensor) -> bool:
     return tensor.device.type == "cpu" and tensor.dtype in _COMPILED_DTYPES
 
 
+@dataclass(frozen=True)
+class _Carry:
+    """What carries into a scan: the rows' starting membranes and spikes ``(2, B, N)`` (``None``: zeros), and
+    the starts ``(B, L)`` that zero them before each of the ``L`` blocks of ``T // L`` sub-steps (``None``: none)."""
+
+    initial: torch.Tensor | None = None
+    starts: torch.Tensor | None = None
+
+    def block(self, steps: int) -> int:
+        return steps if self.starts is None else steps // self.starts.shape[1]
+
+    def starts_numpy(self) -> np.ndarray:
+        return _NO_STARTS if self.starts is None else self.starts.detach().to(torch.uint8).contiguous().numpy()
+
+    def reset_before(self, t: int, block: int) -> torch.Tensor | None:
+        """The keep-mask ``(B, 1)`` (0 where a start zeroes the state before sub-step ``t``), if any row starts."""
+        if self.starts is None or t % block:
+            return None
+        return (~self.starts[:, t // block].bool()).unsqueeze(1)
+
+
+_NO_STARTS = np.empty((0, 0), np.uint8)
+
+
 def _forward(
-    current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, zero: bool, keep: bool
+    current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, zero: bool, keep: bool, carry: _Carry
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Spikes, membranes and (``keep``) the membranes spikes were decided on; ``beta``/``threshold`` ``(N,)``."""
     spikes, membranes = torch.empty_like(current), torch.empty_like(current)
     fired_at = torch.empty_like(current) if keep else None
+    block = carry.block(current.shape[1])
     if _compiled(current):
         _forward_kernel(
             _numpy(current, current.dtype),
@@ -208,11 +250,20 @@ def _forward(
             spikes.numpy(),
             membranes.numpy(),
             _numpy(fired_at, current.dtype),
+            _numpy(carry.initial, current.dtype),
+            carry.starts_numpy(),
+            block,
         )
         return spikes, membranes, fired_at
-    membrane = torch.zeros_like(current[:, 0])
-    spike = torch.zeros_like(membrane)
+    if carry.initial is None:
+        membrane = torch.zeros_like(current[:, 0])
+        spike = torch.zeros_like(membrane)
+    else:
+        membrane, spike = carry.initial[0].to(current.dtype), carry.initial[1].to(current.dtype)
     for t in range(current.shape[1]):
+        kept = carry.reset_before(t, block)
+        if kept is not None:
+            membrane, spike = membrane * kept, spike * kept
         membrane = beta * membrane + current[:, t]
         if not zero:
             membrane = membrane - spike * threshold
@@ -233,12 +284,14 @@ def _backward(
     beta: torch.Tensor,
     zero: bool,
     surrogate: _Surrogate,
+    carry: _Carry,
 ) -> torch.Tensor:
     """``dL/dcurrent`` given the gradients of the spikes and membranes (``None``: not used), the membranes
-    spikes were decided on, ``threshold`` and ``beta`` ``(N,)``, the reset and the surrogate."""
+    spikes were decided on, ``threshold`` and ``beta`` ``(N,)``, the reset, the surrogate and the starts."""
     like = grad_spikes if grad_spikes is not None else grad_membranes
     grad_current = torch.empty(like.shape, dtype=like.dtype, device=like.device)
     derivative = surrogate.at(fired_at, threshold) if zero or grad_spikes is not None else None
+    block = carry.block(grad_current.shape[1])
     if _compiled(grad_current):
         dtype = grad_current.dtype
         _backward_kernel(
@@ -249,19 +302,24 @@ def _backward(
             threshold.numpy(),
             beta.numpy(),
             zero,
+            carry.starts_numpy(),
+            block,
             grad_current.numpy(),
         )
         return grad_current
-    carry = torch.zeros_like(grad_current[:, 0])
+    grad_carry = torch.zeros_like(grad_current[:, 0])
     for t in range(grad_current.shape[1] - 1, -1, -1):
-        g = carry if grad_membranes is None else carry + grad_membranes[:, t]
+        g = grad_carry if grad_membranes is None else grad_carry + grad_membranes[:, t]
         if zero:
             g_spike = -g * fired_at[:, t] if grad_spikes is None else grad_spikes[:, t] - g * fired_at[:, t]
             g = g - g * (fired_at[:, t] - threshold > 0).to(g.dtype) + g_spike * derivative[:, t]
         elif grad_spikes is not None:
             g = g + grad_spikes[:, t] * derivative[:, t]
         grad_current[:, t] = g
-        carry = beta * g
+        grad_carry = beta * g
+        kept = carry.reset_before(t, block)
+        if kept is not None:
+            grad_carry = grad_carry * kept
     return grad_current
 
 
@@ -318,23 +376,31 @@ def _per_neuron(value: torch.Tensor | float, current: torch.Tensor) -> torch.Ten
 class _LeakyScan(torch.autograd.Function):
     @staticmethod
     def forward(
-        ctx: Any, current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, zero: bool, surrogate: _Surrogate
+        ctx: Any,
+        current: torch.Tensor,
+        beta: torch.Tensor,
+        threshold: torch.Tensor,
+        zero: bool,
+        surrogate: _Surrogate,
+        carry: _Carry,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        spikes, membranes, fired_at = _forward(current, beta, threshold, zero, keep=zero)
+        spikes, membranes, fired_at = _forward(current, beta, threshold, zero, zero, carry)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(membranes if fired_at is None else fired_at, beta, threshold)
-        ctx.zero, ctx.surrogate = zero, surrogate
+        ctx.zero, ctx.surrogate, ctx.carry = zero, surrogate, carry
         return spikes, membranes
 
     @staticmethod
     def backward(
         ctx: Any, grad_spikes: torch.Tensor | None, grad_membranes: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, None, None, None, None]:
+    ) -> tuple[torch.Tensor | None, None, None, None, None, None]:
         if grad_spikes is None and grad_membranes is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         fired_at, beta, threshold = ctx.saved_tensors
-        grad_current = _backward(grad_spikes, grad_membranes, fired_at, threshold, beta, ctx.zero, ctx.surrogate)
-        return grad_current, None, None, None, None
+        grad_current = _backward(
+            grad_spikes, grad_membranes, fired_at, threshold, beta, ctx.zero, ctx.surrogate, ctx.carry
+        )
+        return grad_current, None, None, None, None, None
 
 
 def leaky_scan(
@@ -344,6 +410,9 @@ def leaky_scan(
     reset: Literal["subtract", "zero"],
     surrogate: str | Derivative = "fast_sigmoid",
     slope: float | None = None,
+    *,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    starts: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes and membranes (after any reset), both ``(B, T, N)``, of leaky neurons driven by ``current``.
 
@@ -354,6 +423,11 @@ def leaky_scan(
     :param surrogate: the spike's surrogate gradient: a name in :data:`SURROGATES` (computed inside the
         compiled backward pass) or any elementwise derivative at ``membrane - threshold``.
     :param slope: the named surrogate's slope (``None``: its default).
+    :param state: the membranes and spikes ``(B, N)`` each row starts from (``None``: zeros), as a previous
+        scan's last sub-step left them (``membranes[:, -1], spikes[:, -1]``): scanning a sequence in pieces,
+        passing the state along, gives the spikes of one scan. No gradient flows into it.
+    :param starts: ``(B, L)`` booleans, ``L`` dividing ``T``: where set, membrane and spike are zeroed before
+        that block of ``T // L`` sub-steps (an episode start inside a sequence); no gradient crosses them.
 
     ``beta`` and ``threshold`` are constants here: no gradient flows to them.
 
@@ -361,6 +435,10 @@ def leaky_scan(
     >>> spikes, membranes = leaky_scan(current, 0.5, 1.0, "zero", "atan")
     >>> spikes.flatten().tolist(), [round(m, 4) for m in membranes.flatten().tolist()]
     ([0.0, 1.0, 0.0, 1.0], [0.6, 0.0, 0.3, 0.0])
+    >>> first, rest = leaky_scan(current[:, :2], 0.5, 1.0, "zero"), None
+    >>> rest = leaky_scan(current[:, 2:], 0.5, 1.0, "zero", state=(first[1][:, -1], first[0][:, -1]))
+    >>> torch.cat([first[0], rest[0]], dim=1).flatten().tolist()
+    [0.0, 1.0, 0.0, 1.0]
     """
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {list(RESETS)}, got {reset!r}")
@@ -368,10 +446,32 @@ def leaky_scan(
         raise ValueError(
             f"current must be a float tensor (B, T, N), got {current.dtype} of shape {tuple(current.shape)}"
         )
+    carry = _carry(current, state, starts)
     chosen = _Surrogate.of(surrogate, slope)
     per_neuron = [_per_neuron(value, current) for value in (beta, threshold)]
     current = current.contiguous()
     if torch.is_grad_enabled() and current.requires_grad:
-        return _LeakyScan.apply(current, *per_neuron, reset == "zero", chosen)
-    spikes, membranes, _ = _forward(current, *per_neuron, reset == "zero", keep=False)
+        return _LeakyScan.apply(current, *per_neuron, reset == "zero", chosen, carry)
+    spikes, membranes, _ = _forward(current, *per_neuron, reset == "zero", False, carry)
     return spikes, membranes
+
+
+def _carry(
+    current: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, starts: torch.Tensor | None
+) -> _Carry:
+    """``state`` and ``starts`` checked against ``current`` ``(B, T, N)``."""
+    batch, steps, width = current.shape
+    initial = None
+    if state is not None:
+        membrane, spike = state
+        if membrane.shape != (batch, width) or spike.shape != (batch, width):
+            raise ValueError(
+                f"state must be membranes and spikes of shape {(batch, width)}, got {tuple(membrane.shape)} "
+                f"and {tuple(spike.shape)}"
+            )
+        initial = torch.stack([membrane.detach(), spike.detach()]).to(current.device, current.dtype)
+    if starts is not None and (starts.dim() != 2 or starts.shape[0] != batch or steps % max(starts.shape[1], 1)):
+        raise ValueError(
+            f"starts must be (B, L) with B = {batch} and L dividing T = {steps}, got shape {tuple(starts.shape)}"
+        )
+    return _Carry(initial, None if starts is None else starts.to(current.device))

@@ -203,18 +203,28 @@ def load_reader(reader: str, graph: nir.NIRGraph) -> Runner:
     return LOADERS[reader](graph)
 
 
-def record_observations(model: BaseAlgorithm, env: gym.Env, n_steps: int, seed: int = 0) -> np.ndarray:
+def record_episodes(model: BaseAlgorithm, env: gym.Env, n_steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n_steps`` observations ``(n_steps, T, C)`` of ``env`` (the run's spike observations) as ``model`` acts
-    on them deterministically; episodes restart as they end, the first reset seeded with ``seed``."""
-    observations = []
+    on them deterministically (a stateful model carrying its state, restarted at each episode's start), and
+    whether each starts an episode ``(n_steps,)``; episodes restart as they end, the first reset seeded with
+    ``seed``."""
+    observations, starts = [], []
     observation, _ = env.reset(seed=seed)
+    state, start = None, True
     for _ in range(n_steps):
         observations.append(observation)
-        action, _ = model.predict(observation, deterministic=True)
+        starts.append(start)
+        action, state = model.predict(observation, state, np.array([start]), deterministic=True)
         observation, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
+        start = terminated or truncated
+        if start:
             observation, _ = env.reset()
-    return np.stack(observations)
+    return np.stack(observations), np.array(starts)
+
+
+def record_observations(model: BaseAlgorithm, env: gym.Env, n_steps: int, seed: int = 0) -> np.ndarray:
+    """The observations of :func:`record_episodes`."""
+    return record_episodes(model, env, n_steps, seed)[0]
 
 
 @dataclass(frozen=True)
@@ -246,16 +256,25 @@ class Agreement:
 
 
 def compare(
-    actor: Actor, graph: nir.NIRGraph, observations: np.ndarray, readers: Sequence[str] = READERS
+    actor: Actor,
+    graph: nir.NIRGraph,
+    observations: np.ndarray,
+    readers: Sequence[str] = READERS,
+    starts: np.ndarray | None = None,
 ) -> list[Agreement]:
     """Run ``observations`` (spike blocks ``(N, T, C)``) through each reader and through the trained model; a
-    reader that is not installed or fails on the graph is reported as such (:attr:`Agreement.problem`)."""
+    reader that is not installed or fails on the graph is reported as such (:attr:`Agreement.problem`).
+
+    A stateful actor's observations are episodes, each starting where ``starts`` ``(N,)`` is set
+    (:func:`record_episodes`); each reader runs each episode as one sequence of sub-steps from zero state.
+    """
     blocks = np.asarray(observations)
-    expected = actor.scores(blocks)
+    expected = actor.scores(blocks, starts)
     results = []
     for reader in readers:
         try:
-            outputs = load_reader(reader, graph)(blocks)
+            runner = load_reader(reader, graph)
+            outputs = _run_episodes(runner, blocks, starts) if actor.stateful else runner(blocks)
         except ReaderMissing as error:
             results.append(Agreement(reader, len(blocks), problem=f"not installed: {error}"))
             continue
@@ -264,6 +283,18 @@ def compare(
             continue
         results.append(_agreement(reader, actor, expected, outputs))
     return results
+
+
+def _run_episodes(runner: Runner, blocks: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+    """The reader's outputs ``(N, T, n_out)`` with each episode of ``blocks`` ``(N, T, C)`` run as one sequence."""
+    if starts is None:
+        raise ValueError("a stateful actor's observations need their episode starts (record_episodes)")
+    firsts = np.flatnonzero(np.asarray(starts, bool)[1:]) + 1
+    outputs = []
+    for episode in np.split(blocks, firsts):
+        sequence = episode.reshape(1, -1, episode.shape[-1])
+        outputs.append(runner(sequence).reshape(len(episode), episode.shape[1], -1))
+    return np.concatenate(outputs)
 
 
 def _agreement(reader: str, actor: Actor, expected: np.ndarray, outputs: np.ndarray) -> Agreement:

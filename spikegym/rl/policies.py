@@ -117,7 +117,7 @@ class PopulationTD3Policy(SpikingTD3Policy):
         return actor
 
 
-class _SplitMlpExtractor(nn.Module):
+class SplitMlpExtractor(nn.Module):
     """SB3's ``MlpExtractor`` interface over two inputs of different widths: the actor's features and the
     critic's flattened observation."""
 
@@ -165,7 +165,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         actor = MlpExtractor(self.features_dim, {"pi": arch.get("pi", []), "vf": []}, self.activation_fn)
         critic = MlpExtractor(self.vf_features_extractor.features_dim, {"pi": [], "vf": arch.get("vf", [])},
                               self.activation_fn)  # fmt: skip
-        self.mlp_extractor = _SplitMlpExtractor(actor, critic).to(self.device)
+        self.mlp_extractor = SplitMlpExtractor(actor, critic).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, object]:
         return {**super()._get_constructor_parameters(), "critic": self.critic_network}

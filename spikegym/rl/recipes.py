@@ -16,14 +16,22 @@ from typing import Any
 from spikegym._yaml import read_yaml
 from spikegym.data import search_path
 
-ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "sac", "td3")
+ALGOS: tuple[str, ...] = ("a2c", "dqn", "ppo", "recurrent_ppo", "sac", "td3")
 REQUIRED = ("n_timesteps", "n_envs")
 OPTIONAL = (
-    "algo_kwargs", "spiking", "net_arch", "ann_net_arch", "action_noise", "population_head", "critic", "nir_exact"
+    "algo_kwargs",
+    "spiking",
+    "net_arch",
+    "ann_net_arch",
+    "action_noise",
+    "population_head",
+    "critic",
+    "nir_exact",
 )
 CRITICS: dict[str, tuple[str, ...]] = {
     "a2c": ("shared", "spiking", "mlp"),
     "ppo": ("shared", "spiking", "mlp"),
+    "recurrent_ppo": ("lstm", "spiking"),
     "sac": ("spiking", "mlp"),
     "td3": ("spiking", "mlp"),
 }
@@ -53,7 +61,8 @@ class Recipe:
     :param critic: the value network or critics, which train the actor and are never deployed:
         for PPO/A2C ``shared`` (a head on the actor's spiking features, SB3's default) or ``spiking``
         (its own spiking extractor); for SAC/TD3 ``spiking`` (the default) or ``mlp`` (MLPs over
-        the flattened spike block). ``None``: the algorithm's default.
+        the flattened spike block); for recurrent PPO ``lstm`` (the default: sb3-contrib's LSTM over the
+        spike blocks) or ``spiking`` (a second stateful spiking network). ``None``: the algorithm's default.
     :param nir_exact: what ``spikegym train --nir-exact`` changes in this recipe (:meth:`with_nir_exact`):
         ``spiking`` options and ``algo_kwargs`` merged into the recipe's, ``critic`` and ``n_timesteps``
         replacing them; what the NIR-exact layers need to learn this env. It cannot set the reset or the
@@ -207,8 +216,8 @@ DEFAULT_TIMESTEPS = 100_000
 """The budget of a default recipe."""
 DEFAULT_SPIKING: dict[str, Any] = {"hidden": [64, 64], "beta": 0.9, "readout": "membrane_mean"}
 """The spiking layers of a default recipe: two layers of 64 leaky integrate-and-fire neurons."""
-SB3_NET_ARCH: dict[str, list[int]] = {"a2c": [64, 64], "ppo": [64, 64], "dqn": [64, 64], "sac": [256, 256],
-                                       "td3": [400, 300]}  # fmt: skip
+SB3_NET_ARCH: dict[str, list[int]] = {"a2c": [64, 64], "ppo": [64, 64], "recurrent_ppo": [64, 64], "dqn": [64, 64],
+                                       "sac": [256, 256], "td3": [400, 300]}  # fmt: skip
 """SB3's default hidden layers of each algorithm's MLP (actor and critics)."""
 
 

@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING
 import gymnasium as gym
 import numpy as np
 import torch
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import DQN, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
 from spikegym.envs.feature_names import display_names, label_channel_blocks
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
+from spikegym.rl.algorithms import STATEFUL
 from spikegym.rl.energy import DecisionCost, EnergyModel, dense_cost, linear_macs, spiking_cost
 from spikegym.rl.extractors import SpikingExtractor
+from spikegym.rl.recipes import Recipe
+from spikegym.rl.recurrent import SpikingRecurrentCore
 from spikegym.rl.runs import Run, RunError
 from spikegym.rl.training import LEARNABLE, load_model
 
@@ -59,8 +63,13 @@ class ReplayReport:
 
 
 def actor_parts(model: BaseAlgorithm) -> tuple[nn.Module, list[nn.Module]]:
-    """The feature extractor and the head modules the model acts with (critics and value nets excluded)."""
+    """The feature extractor (a stateful policy's spiking layers, or an ANN's LSTM) and the head modules the model
+    acts with (critics and value nets excluded)."""
     policy = model.policy
+    if isinstance(model, RecurrentPPO):
+        core = policy.lstm_actor
+        head = [policy.mlp_extractor.policy_net, policy.action_net]
+        return (core.extractor if isinstance(core, SpikingRecurrentCore) else core), head
     if isinstance(model, DQN):
         return policy.q_net.features_extractor, [policy.q_net.q_net]
     if isinstance(model, SAC):
@@ -68,6 +77,36 @@ def actor_parts(model: BaseAlgorithm) -> tuple[nn.Module, list[nn.Module]]:
     if isinstance(model, TD3):
         return policy.actor.features_extractor, [policy.actor.mu]
     return policy.pi_features_extractor, [policy.mlp_extractor.policy_net, policy.action_net]
+
+
+def baseline_cost(recipe: Recipe, n_features: int, n_actions: int, energies: EnergyModel) -> DecisionCost:
+    """The cost per decision of ``recipe``'s ANN baseline (``spikegym train --ann``) on ``n_features`` raw values:
+    its MLP, after an LSTM of ``ann_net_arch[0]`` units for a stateful algorithm (recurrent PPO).
+
+    >>> recipe = Recipe("recurrent_ppo", "X-v0", 10, 1, ann_net_arch=[8, 4])
+    >>> baseline_cost(recipe, 2, 3, EnergyModel()).macs  # 4 gates x 8 x (2 + 8), then 8 x 4 and 4 x 3
+    364
+    """
+    arch = list(recipe.ann_net_arch)
+    if recipe.algo not in STATEFUL:
+        return dense_cost([n_features, *arch, n_actions], energies)
+    lstm = linear_macs([nn.LSTM(n_features, arch[0])])
+    mlp = dense_cost([*arch, n_actions], energies)
+    return DecisionCost(0.0, lstm + mlp.macs, (lstm + mlp.macs) * energies.e_mac_pj)
+
+
+def baseline_name(recipe: Recipe) -> str:
+    """How the tables name ``recipe``'s ANN baseline.
+
+    >>> baseline_name(Recipe("ppo", "X-v0", 10, 1, ann_net_arch=[64, 64]))
+    'MLP 64-64'
+    >>> baseline_name(Recipe("recurrent_ppo", "X-v0", 10, 1, ann_net_arch=[64, 64]))
+    'LSTM 64 + MLP 64'
+    """
+    arch = [str(size) for size in recipe.ann_net_arch]
+    if recipe.algo in STATEFUL:
+        return f"LSTM {arch[0]}" + (f" + MLP {'-'.join(arch[1:])}" if arch[1:] else "")
+    return f"MLP {'-'.join(arch)}"
 
 
 def make_replay_env(run: Run, render_mode: str | None = None) -> gym.Env:
@@ -120,11 +159,12 @@ def replay(
     frames, episode_blocks, episode_layers = [], [], []
     observation, _ = env.reset(seed=seed)
     for episode in range(episodes):
-        total, done = 0.0, False
+        total, done, state, start = 0.0, False, None, True
         while not done:
             if video is not None and episode == 0:
                 frames.append(env.render())
-            action, _ = model.predict(observation, deterministic=deterministic)
+            action, state = model.predict(observation, state, np.array([start]), deterministic=deterministic)
+            start = False
             if spiking:
                 counts = [float(spikes.sum()) for spikes in extractor.last_spikes]
                 layer_spikes = (
@@ -159,7 +199,7 @@ def replay(
         ann = dense_cost([n_features, *sizes], energies)
         report.ann = DecisionCost(0.0, ann.macs + head_macs, (ann.macs + head_macs) * energies.e_mac_pj)
         n_actions = int(np.prod(env.action_space.shape)) if env.action_space.shape else int(env.action_space.n)
-        report.baseline = dense_cost([n_features, *run.recipe.ann_net_arch, n_actions], energies)
+        report.baseline = baseline_cost(run.recipe, n_features, n_actions, energies)
         extractor.record = False
     else:
         macs = linear_macs([extractor, *head])

@@ -33,7 +33,7 @@ from spikegym.envs.bounds import resolve_bounds
 from spikegym.envs.configs import EncoderConfig, find_config, is_config_path, load_config
 from spikegym.envs.layout import ObservationLayout
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
-from spikegym.rl.algorithms import ALGORITHMS
+from spikegym.rl.algorithms import ALGORITHMS, STATEFUL
 from spikegym.rl.extractors import NIR_EXACT, SpikingExtractor
 from spikegym.rl.interrupt import StopOnSignal, WholeCheckpoints, save_whole, stop_on_signals
 from spikegym.rl.overrides import SPIKING_PREFIX, apply_overrides, check_hyperparams
@@ -46,6 +46,7 @@ from spikegym.rl.policies import (
 )
 from spikegym.rl.progress import ProgressLinesCallback
 from spikegym.rl.recipes import CRITICS, Recipe, find_recipe
+from spikegym.rl.recurrent import SpikingRecurrentPolicy
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
     MODEL_FILE,
@@ -115,9 +116,16 @@ def policy_kwargs(recipe: Recipe, spiking: bool, action_space: gym.Space) -> dic
     value head on the actor's features (``shared``), a value net with its
     own spiking extractor (``spiking``) or an MLP over the flattened spike block
     (``mlp``: ``net_arch["vf"]``, or the recipe's ``ann_net_arch``); for SAC/TD3 spiking or MLP critics.
+    A stateful algorithm (recurrent PPO) gets :class:`~spikegym.rl.recurrent.SpikingRecurrentPolicy`'s options;
+    its baseline's ``ann_net_arch`` is the LSTM's size, then the MLP's layers.
     """
+    if not spiking and recipe.algo in STATEFUL:  # sb3-contrib's MlpLstmPolicy: an LSTM, then the MLP
+        return {"lstm_hidden_size": recipe.ann_net_arch[0], "net_arch": recipe.ann_net_arch[1:]}
     if not spiking:
         return {"net_arch": recipe.ann_net_arch}
+    if recipe.algo in STATEFUL:
+        critic = recipe.critic or CRITICS[recipe.algo][0]
+        return {"spiking_kwargs": dict(recipe.spiking), "critic": critic, "net_arch": recipe.net_arch}
     extractor = dict(recipe.spiking)
     if recipe.population_head is not None:
         n_actions = int(np.prod(action_space.shape))
@@ -152,8 +160,10 @@ def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool, device: s
         n_actions = int(np.prod(env.action_space.shape))
         sigma = float(recipe.action_noise["sigma"])
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), sigma * np.ones(n_actions))
-    policy: str | type[BasePolicy] = "MlpPolicy"
-    if spiking and recipe.algo in ("sac", "td3"):
+    policy: str | type[BasePolicy] = "MlpLstmPolicy" if recipe.algo in STATEFUL else "MlpPolicy"
+    if spiking and recipe.algo in STATEFUL:
+        policy = SpikingRecurrentPolicy
+    elif spiking and recipe.algo in ("sac", "td3"):
         policy = SPIKING_POLICIES[recipe.algo, recipe.population_head is not None]
     elif spiking and recipe.critic == "mlp":
         policy = SpikingActorCriticPolicy

@@ -318,4 +318,4 @@ def test_replay_prints_the_cost_next_to_the_same_size_ann_and_the_mlp_baseline(
     }
     assert set(rows) >= {"spiking", "same-size ANN", "MLP 64-64"}
     assert rows["MLP 64-64"][-2] == str(4 * 64 + 64 * 64 + 64 * 2)  # MACs of the recipe's ann_net_arch
-    assert "spiking / same-size ANN energy: " in out and "spiking / ppo MLP baseline energy: " in out
+    assert "spiking / same-size ANN energy: " in out and "spiking / ppo ANN baseline energy: " in out

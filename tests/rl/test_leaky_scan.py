@@ -127,6 +127,73 @@ def test_the_device_generic_loop_equals_the_compiled_kernels(
     torch.testing.assert_close(_grads(generic, current, weights), compiled_grad, **TOLERANCE[torch.float32])
 
 
+def stepped_leaky_carried(
+    neuron: snn.Leaky, current: torch.Tensor, membrane: torch.Tensor, starts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`stepped_leaky` from ``membrane`` ``(B, N)``, zeroing it before each block of sub-steps ``starts``
+    ``(B, L)`` marks, as RecurrentPPO resets an LSTM's state at an episode start."""
+    block = current.shape[1] // starts.shape[1]
+    spikes, membranes = [], []
+    for t in range(current.shape[1]):
+        if t % block == 0:
+            membrane = membrane * (~starts[:, t // block]).unsqueeze(1).to(membrane.dtype)
+        spike, membrane = neuron(current[:, t], membrane)
+        spikes.append(spike)
+        membranes.append(membrane)
+    return torch.stack(spikes, 1), torch.stack(membranes, 1)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "atan"])
+@pytest.mark.parametrize(("reset", "delayed"), RESETS)
+def test_a_carried_state_and_episode_starts_equal_snntorch_leaky_stepped_with_its_membrane_passed_on(
+    reset: str, delayed: bool, surrogate: str, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stateful policy's scan: from a saved state, over 4 env steps of 3 sub-steps, zeroed at starts."""
+    if not compiled:
+        monkeypatch.setattr(scan_module, "_compiled", lambda tensor: False)
+    torch.manual_seed(3)
+    neuron = _neuron(reset, delayed, 0.85, surrogate)
+    previous = leaky_layer(neuron, torch.randn(5, 6, 7) * 1.5)
+    membrane, spike = previous[1][:, -1], previous[0][:, -1]
+    current = (torch.randn(5, 12, 7) * 1.2 + 0.2).requires_grad_()
+    starts = torch.zeros(5, 4, dtype=torch.bool)
+    starts[1, 0] = starts[2, 2] = starts[4, 1] = starts[4, 3] = True
+    fused = leaky_scan(current, 0.85, 1.0, reset, surrogate, state=(membrane, spike), starts=starts)
+    reference = stepped_leaky_carried(neuron, current, membrane, starts)
+    assert torch.equal(fused[0], reference[0]) and torch.equal(fused[1], reference[1])
+    assert not torch.equal(fused[0], leaky_scan(current, 0.85, 1.0, reset)[0]), "the state changed nothing"
+    weights = (torch.randn(5, 12, 7), torch.randn(5, 12, 7))
+    expected = _grads(reference, current, weights)
+    torch.testing.assert_close(_grads(fused, current, weights), expected, **TOLERANCE[torch.float32])
+    assert expected[4, 3:6].abs().sum() > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cut=st.integers(1, 11),
+    reset=st.sampled_from(RESETS),
+    seed=st.integers(0, 2**16),
+)
+def test_a_sequence_scanned_in_two_pieces_with_the_state_passed_on_equals_one_scan(
+    cut: int, reset: tuple[str, bool], seed: int
+) -> None:
+    current = torch.randn(3, 12, 4, generator=torch.Generator().manual_seed(seed)) * 1.5
+    whole = leaky_scan(current, 0.9, 1.0, reset[0])
+    first = leaky_scan(current[:, :cut], 0.9, 1.0, reset[0])
+    rest = leaky_scan(current[:, cut:], 0.9, 1.0, reset[0], state=(first[1][:, -1], first[0][:, -1]))
+    assert torch.equal(torch.cat([first[0], rest[0]], 1), whole[0])
+    assert torch.equal(torch.cat([first[1], rest[1]], 1), whole[1])
+
+
+def test_bad_state_and_starts_are_named() -> None:
+    current = torch.zeros(2, 6, 3)
+    with pytest.raises(ValueError, match=r"state must be .* of shape \(2, 3\)"):
+        leaky_scan(current, 0.9, 1.0, "zero", state=(torch.zeros(2, 4), torch.zeros(2, 4)))
+    with pytest.raises(ValueError, match="starts must be .* L dividing T = 6"):
+        leaky_scan(current, 0.9, 1.0, "zero", starts=torch.zeros(2, 4, dtype=torch.bool))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     beta=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
