@@ -173,6 +173,20 @@ class SpikeEncoder(nn.Module):
     checked_attributes: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = MappingProxyType({})
     """Plain attributes checked whenever they are set, by name: ``check(name, value)`` returns the value to keep."""
 
+    window_carries_value: ClassVar[bool] = False
+    """Whether one ``T``-step window of spikes, decoded alone from a fresh decoder state, carries the value,
+    whatever the parameters and ``T``: what a stateless policy, which resets its membranes at every
+    observation while the encoder's state runs on, can read.
+
+    Rate and population windows do. For the others it depends on :attr:`window_parameters` and ``T``
+    (:meth:`window_shortfall`): step-forward windows carry only the change since the last window, LIF
+    windows do once the leak forgets the unknown start within a window, BSA's once its filter fits in a
+    window, PWM's when a window holds whole carrier periods. ``tests/encoders/test_window_value.py``
+    measures every case.
+    """
+    window_parameters: ClassVar[tuple[str, ...]] = ()
+    """The parameters on which it depends whether a window alone carries the value."""
+
     low: torch.Tensor
     high: torch.Tensor
 
@@ -227,6 +241,25 @@ class SpikeEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}"
+
+    def window_shortfall(self, substeps: int) -> str | None:
+        """Why one window of ``substeps`` steps, decoded alone from a fresh decoder state, misses the value
+        with these parameters; ``None`` when it carries it (a stateless policy can read this encoder).
+
+        >>> from spikegym.encoders import make
+        >>> make("rate", n_features=2).window_shortfall(8) is None
+        True
+        >>> make("pwm", n_features=1, frequency=0.1).window_shortfall(8)
+        'its carrier period, 1/frequency = 10 steps, does not fit a whole number of times in the T=8 window'
+        """
+        check_int("substeps", substeps, 1)
+        if self.window_carries_value:
+            return None
+        return self._window_shortfall(substeps)
+
+    def _window_shortfall(self, substeps: int) -> str | None:
+        """:meth:`window_shortfall` of an encoder not declared :attr:`window_carries_value`."""
+        return f"the {self.name} encoder does not declare that a window alone carries the value"
 
     # ---------------------------------------------------------------- tuning
     @classmethod

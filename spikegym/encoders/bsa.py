@@ -51,6 +51,12 @@ class BSAEncoder(MirroredEncoder):
     top of the range; values within about one tap height of either end of the
     range fall in a dead zone (no spikes, or a spike every step).
 
+    A window read alone (by a stateless policy) carries the value when the
+    filter fits in it, ``order + 1 <= T``: the last step's reconstruction then
+    sums only the window's own spikes. Measured on a slow signal with the
+    default ``order = 15``, decoded alone vs with the state carried: RMSE 0.100
+    vs 0.014 at ``T = 8``, 0.013 vs 0.013 at ``T = 16``.
+
     :param n_features: number of features.
     :param threshold: per-feature error reduction needed to fire, > 0.
     :param order: filter order (``order + 1`` taps), >= 1.
@@ -66,6 +72,7 @@ class BSAEncoder(MirroredEncoder):
     name = "bsa"
     state_type = BSAState
     decode_state_type = BSAState
+    window_parameters: tuple[str, ...] = ("order",)
 
     threshold: torch.Tensor
     cutoff: torch.Tensor
@@ -92,6 +99,14 @@ class BSAEncoder(MirroredEncoder):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, order={self.order}"
+
+    def _window_shortfall(self, substeps: int) -> str | None:
+        if self.order + 1 <= substeps:
+            return None
+        return (
+            f"its filter spans order + 1 = {self.order + 1} steps, more than the T={substeps} window, "
+            "so a window alone misses the spikes before it"
+        )
 
     @classmethod
     def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:

@@ -11,6 +11,10 @@ from spikegym.encoders import _kernels, _torch
 from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values, kernel
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
+WINDOW_RESIDUAL = 0.05
+"""The most ``beta ** T`` may be for a window alone to carry the value: how much of a fresh reader's
+error about the level before the window is left at its end."""
+
 
 class LIFState(NamedTuple):
     """State of :class:`LIFEncoder`: the reconstruction ``value`` (scaled units), ``(*batch, F)``."""
@@ -32,6 +36,15 @@ class LIFEncoder(MirroredEncoder):
     error decays instead of persisting, at the cost of spikes that hold a level
     away from the middle.
 
+    A stateless policy reads each ``T``-step window alone, starting from the
+    middle of the range: its error about the level before the window decays
+    to ``beta ** T`` of itself by the window's end, so a window carries the
+    value when ``beta ** T <= WINDOW_RESIDUAL`` (0.05; ``beta <= 0.69`` at
+    ``T = 8``). Measured at ``T = 8`` on a slow signal, decoded alone vs
+    with the state carried: RMSE 0.129 vs 0.029 at the default ``beta = 0.95``
+    (``beta ** T = 0.66``), but equal at ``beta = 0.5``. Between the two the
+    loss grows gradually (0.076 vs 0.058 at ``beta = 0.8``).
+
     :param n_features: number of features.
     :param threshold: per-feature firing threshold, > 0, in scaled units.
     :param beta: per-feature membrane decay per step, in (0, 1].
@@ -48,6 +61,7 @@ class LIFEncoder(MirroredEncoder):
     name = "lif"
     state_type = LIFState
     decode_state_type = LIFState
+    window_parameters: tuple[str, ...] = ("beta",)
 
     threshold: torch.Tensor
     beta: torch.Tensor
@@ -80,6 +94,16 @@ class LIFEncoder(MirroredEncoder):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, initial={'first' if self.initial is None else 'given'}"
+
+    def _window_shortfall(self, substeps: int) -> str | None:
+        beta = float(self._np("beta").max())
+        if beta**substeps <= WINDOW_RESIDUAL:
+            return None
+        return (
+            f"its spikes carry changes and the leak forgets the level before a window too slowly: beta={beta:g} "
+            f"leaves beta**T={beta**substeps:.2f} of it at the end of the T={substeps} window "
+            f"(at most {WINDOW_RESIDUAL} carries the value)"
+        )
 
     @classmethod
     def search_space(cls, stats: SignalStats, **fixed: Any) -> SearchSpace:

@@ -123,6 +123,9 @@ class RateCodedEncoder(SpikeEncoder):
 
     state_type = RateState
     decode_state_type = RateDecodeState
+    window_carries_value = True
+    """A window's spike count sets the value: decoded alone it is off by the code's own resolution (one
+    spike in ``T`` deterministic, Poisson noise), as the stream decoder is."""
     checked_attributes = MappingProxyType({"mode": lambda name, value: check_choice(name, value, MODES)})
 
     max_rate: torch.Tensor
