@@ -27,6 +27,7 @@ from spikegym.envs.rollouts import Rollouts, record
 from spikegym.rl.rollouts import record_agent
 from spikegym.rl.runs import RunError, load_run
 from spikegym.tuning.plots import plot_formats
+from spikegym.tuning.readers import POLICIES, readable_encoders
 from spikegym.tuning.storage import open_storage
 from spikegym.tuning.studies import (
     HEARTBEAT_SECONDS,
@@ -54,6 +55,15 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("env_id", help="Gymnasium environment id, e.g. CartPole-v1")
     parser.add_argument("--encoder", default="all", help=f"one of {names()} or 'all' (default all)")
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="stateless",
+        help="the policy that will read the encoding. stateless (default: spikegym train's PPO, DQN and SAC "
+        "policies reset their membranes at every observation, so they read each T-step window alone): only "
+        "encoders whose window alone carries the value are tuned, and the others are named with the reason; "
+        "stateful (a policy that carries its membranes across env steps, such as a recurrent one): all six",
+    )
     parser.add_argument("--trials", type=int, default=100, help="trials per feature (default 100)")
     parser.add_argument("--steps", type=int, help=f"observations to record (default {DEFAULT_STEPS})")
     parser.add_argument("--episodes", type=int, help="record this many whole episodes instead of --steps")
@@ -107,6 +117,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
     space = gym.make(args.env_id).observation_space
     layout = ObservationLayout.of(space)
     fixed = _fixed_params(args, parser, encoders, layout.n_features)
+    encoders, left_out = _readable(args, parser, encoders, fixed, layout.n_features)
     output = _output(args)
     saved = _saved_rollouts(args, parser, layout)
     bounds_config = _bounds_config(args, parser, layout)
@@ -138,6 +149,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
         f"per feature, objective {args.objective}"
         + (" + spike rate (Pareto)" if args.pareto else f" + {args.spike_weight} x spike rate")
     )
+    for name, reason in left_out.items():
+        print(f"left out {name}: a {args.policy} policy cannot read it: {reason}")
     results: dict[str, TunedEncoder] = {}
     for name in encoders:
         try:
@@ -152,6 +165,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
         parser.error(f"no encoder reaches --max-spike-rate {args.max_spike_rate}; no config written")
     chosen = results[best]
     command = "spikegym " + shlex.join(argv)
+    record = provenance(
+        command, args.seed, chosen.n_trials, args.objective, notes=chosen.history(), policy=args.policy,
+        considered=encoders, left_out=left_out, choice=_why_chosen(results, best, args),
+    )  # fmt: skip
     config = chosen.to_config(
         args.env_id,
         low.tolist(),
@@ -159,7 +176,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequenc
         layout.names,
         substeps=args.substeps,
         upsample=args.upsample,
-        provenance=provenance(command, args.seed, chosen.n_trials, args.objective, notes=chosen.history()),
+        provenance=record,
     )
     backup = next_backup(output) if output.exists() else None
     path = config.save(output, force=args.force)
@@ -199,6 +216,51 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[st
     if args.plot:
         _check_plot(args, parser)
     return names() if args.encoder == "all" else [encoder_class(args.encoder).name]
+
+
+def _readable(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    encoders: list[str],
+    fixed: dict[str, dict[str, Any]],
+    n_features: int,
+) -> tuple[list[str], dict[str, str]]:
+    """The encoders ``--policy`` can read and those left out with the reason; an encoder named alone that it
+    cannot read is refused, as its config would be of no use to that policy."""
+    considered, left_out = readable_encoders(
+        args.policy, encoders, substeps=args.substeps, n_features=n_features, fixed=fixed
+    )
+    if args.encoder != "all" and not considered:
+        name = encoders[0]
+        readable, _ = readable_encoders(args.policy, names(), substeps=args.substeps, n_features=n_features, fixed={})
+        parser.error(
+            f"--encoder {args.encoder} with --policy {args.policy}: a {args.policy} policy cannot read {name} at "
+            f"--substeps {args.substeps}: {left_out[name]}. Choose one of {readable} or 'all', or pass --policy "
+            "stateful for a policy that carries its membranes across env steps"
+        )
+    return considered, left_out
+
+
+def _why_chosen(results: dict[str, TunedEncoder], best: str, args: argparse.Namespace) -> str:
+    """Why ``best`` won, in words, with the runner-up's objective."""
+    weight = f" + {args.spike_weight} x spike rate"
+    ranked = sorted(results, key=lambda name: _objective(results[name], args))
+    text = (
+        f"{best}: lowest held-out {args.objective}{weight}, {_objective(results[best], args):.5f}, "
+        f"of {len(results)} tuned"
+    )
+    if args.max_spike_rate is not None:
+        text += f" with at most {args.max_spike_rate} spikes/feature/step"
+    others = [name for name in ranked if name != best]
+    if not others:
+        return f"{best}: the only encoder tuned"
+    return text + f" (next: {others[0]}, {_objective(results[others[0]], args):.5f})"
+
+
+def _objective(result: TunedEncoder, args: argparse.Namespace) -> float:
+    """The held-out objective the table ranks by: error plus ``--spike-weight`` times the spike rate."""
+    scores = result.held_out_scores
+    return scores[args.objective] + args.spike_weight * scores["spike_rate"]
 
 
 def _check_numbers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -374,8 +436,7 @@ def _print_table(results: dict[str, TunedEncoder], args: argparse.Namespace) -> 
     """Print one row per encoder and return the best under ``--max-spike-rate`` (or ``None``)."""
 
     def objective(result: TunedEncoder) -> float:
-        scores = result.held_out_scores
-        return scores[args.objective] + args.spike_weight * scores["spike_rate"]
+        return _objective(result, args)
 
     allowed = [
         name

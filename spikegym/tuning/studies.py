@@ -43,6 +43,7 @@ from spikegym.encoders.search import SearchSpace
 from spikegym.envs.configs import EncoderConfig
 from spikegym.envs.rollouts import Rollouts, as_episodes
 from spikegym.tuning.objectives import CandidateScorer
+from spikegym.tuning.readers import READS
 from spikegym.tuning.storage import (
     OPEN_ATTEMPTS,
     Heartbeat,
@@ -362,8 +363,42 @@ def default_scores(
     return _mean_scores(scorer.score(params))
 
 
-def provenance(command: str, seed: int, n_trials: int, objective: str, notes: str | None = None) -> dict[str, Any]:
-    """The provenance fields of a tuned config."""
+def provenance(
+    command: str,
+    seed: int,
+    n_trials: int,
+    objective: str,
+    notes: str | None = None,
+    *,
+    policy: str | None = None,
+    considered: Sequence[str] | None = None,
+    left_out: dict[str, str] | None = None,
+    choice: str | None = None,
+) -> dict[str, Any]:
+    """The provenance fields of a tuned config.
+
+    Who the encoder was tuned for goes into ``notes``, one line each, after the given notes: the ``policy``
+    kind that reads it, the encoders ``considered``, those ``left_out`` with the reason, and why the chosen
+    one won (``choice``). Notes are free text, so a config with them loads wherever one without does.
+
+    >>> record = provenance("spikegym tune CartPole-v1", 0, 8, "nrmse", "8 trials per feature in memory",
+    ...                     policy="stateless", considered=["rate"], left_out={"step_forward": "it marks changes"},
+    ...                     choice="rate: the only encoder considered")
+    >>> print(record["notes"])
+    8 trials per feature in memory
+    policy: stateless (resets its membranes at every observation and reads each T-step window alone)
+    considered: rate
+    left out: step_forward: it marks changes
+    chosen: rate: the only encoder considered
+    """
+    lines = [] if notes is None else [notes]
+    if policy is not None:
+        lines.append(f"policy: {policy} ({READS[policy]})")
+    if considered is not None:
+        lines.append(f"considered: {', '.join(considered)}")
+    lines += [f"left out: {name}: {reason}" for name, reason in (left_out or {}).items()]
+    if choice is not None:
+        lines.append(f"chosen: {choice}")
     record = {
         "method": "spikegym tune",
         "command": command,
@@ -373,7 +408,7 @@ def provenance(command: str, seed: int, n_trials: int, objective: str, notes: st
         "trials": n_trials,
         "objective": objective,
     }
-    return record if notes is None else {**record, "notes": notes}
+    return {**record, "notes": "\n".join(lines)} if lines else record
 
 
 # ------------------------------------------------------------------ studies

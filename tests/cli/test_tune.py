@@ -81,6 +81,10 @@ def files(tmp_path: Path) -> Path:
         (["CartPole-v1", "--study-name", "s"], "--study-name needs --storage"),
         (["CartPole-v1", "--storage", "no-scheme.db"], "storage 'no-scheme.db' is not a storage URL"),
         (["BoxObservations-v0", "--bounds", "config"], "--bounds config: no config for BoxObservations-v0"),
+        (["CartPole-v1", "--encoder", "sf"], "--encoder sf with --policy stateless: a stateless policy cannot read"),
+        (["CartPole-v1", "--encoder", "bsa"], "its filter spans order + 1 = 16 steps, more than the T=8 window"),
+        (["CartPole-v1", "--encoder", "pwm", "--policy", "stateless"], "Choose one of ['population', 'rate']"),
+        (["CartPole-v1", "--policy", "recurrent"], "argument --policy: invalid choice: 'recurrent'"),
     ],
 )
 def test_the_tune_command_refuses_bad_input_before_any_work(
@@ -111,6 +115,7 @@ def test_tune_all_prints_a_row_per_encoder_and_writes_the_best(
 
     monkeypatch.chdir(tmp_path)
     argv = ["tune", "CartPole-v1", "--trials", "12", "--steps", "600", "--no-progress", "--bounds", "data"]
+    argv += ["--policy", "stateful"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     rows = {
@@ -126,6 +131,55 @@ def test_tune_all_prints_a_row_per_encoder_and_writes_the_best(
     assert config.provenance["command"] == "spikegym " + " ".join(argv)
     assert config.provenance["trials"] == 12 and config.provenance["seed"] == 0
     assert {"held_out_nrmse", "held_out_spike_rate"} <= set(config.provenance["scores"])
+    notes = config.provenance["notes"].splitlines()
+    assert "policy: stateful (carries its membranes across env steps within an episode)" in notes
+    assert f"considered: {', '.join(ENCODER_NAMES)}" in notes
+    assert not [line for line in notes if line.startswith("left out")] and "left out" not in out
+    assert [line for line in notes if line.startswith(f"chosen: {best[0]}: lowest held-out nrmse")]
+
+
+def test_tune_all_for_a_stateless_policy_leaves_out_the_temporal_encoders_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.configs import load_config
+
+    argv = ["tune", "CartPole-v1", "--trials", "4", "--steps", "300", "--no-progress", "--output", str(tmp_path / "c")]
+    assert main(argv) == 0  # --policy stateless is the default
+    out = capsys.readouterr().out
+    left_out = sorted(line.split()[2].rstrip(":") for line in out.splitlines() if line.startswith("left out "))
+    assert left_out == ["bsa", "lif", "pwm", "step_forward"]
+    assert "left out step_forward: a stateless policy cannot read it: its spikes mark changes" in out
+    rows = [line.split()[0] for line in out.splitlines() if line.split()[:1] and line.split()[0] in ENCODER_NAMES]
+    assert sorted(rows) == ["population", "rate"]
+    config = load_config(tmp_path / "c")
+    assert config.encoder in ("population", "rate")
+    notes = config.provenance["notes"].splitlines()
+    assert notes[0] == "4 trials per feature in memory"
+    assert "policy: stateless (resets its membranes at every observation and reads each T-step window alone)" in notes
+    assert "considered: population, rate" in notes
+    reasons = {line.split(": ")[1]: line for line in notes if line.startswith("left out: ")}
+    assert sorted(reasons) == left_out
+    assert "beta**T=0.66" in reasons["lif"] and "tuning searches frequency" in reasons["pwm"]
+    chosen = next(line for line in notes if line.startswith("chosen: "))
+    runner_up = ({"population", "rate"} - {config.encoder}).pop()
+    assert chosen.startswith(f"chosen: {config.encoder}: lowest held-out nrmse + 0.002 x spike rate")
+    assert f"of 2 tuned (next: {runner_up}, " in chosen
+
+
+def test_a_longer_window_or_a_readable_fixed_parameter_lets_a_stateless_policy_read_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikegym.cli.main import main
+    from spikegym.envs.configs import load_config
+
+    argv = ["tune", "CartPole-v1", "--trials", "2", "--steps", "200", "--no-progress", "--force"]
+    assert main([*argv, "--substeps", "16", "--output", str(tmp_path / "c")]) == 0
+    assert "left out bsa" not in capsys.readouterr().out
+    assert "considered: bsa, population, rate" in load_config(tmp_path / "c").provenance["notes"]
+    assert main([*argv, "--encoder", "lif", "--param", "beta=0.6", "--output", str(tmp_path / "d")]) == 0
+    assert load_config(tmp_path / "d").encoder == "lif"
+    assert "chosen: lif: the only encoder tuned" in load_config(tmp_path / "d").provenance["notes"]
 
 
 def test_max_spike_rate_restricts_the_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,6 +188,7 @@ def test_max_spike_rate_restricts_the_choice(tmp_path: Path, capsys: pytest.Capt
 
     out_path = tmp_path / "c.yaml"
     argv = ["tune", "CartPole-v1", "--trials", "12", "--steps", "600", "--no-progress", "--output", str(out_path)]
+    argv += ["--policy", "stateful"]  # the codes a stateless policy reads spend more than a spike per step
     assert main([*argv, "--max-spike-rate", "1.0"]) == 0
     out = capsys.readouterr().out
     chosen = load_config(out_path)
@@ -152,6 +207,7 @@ def test_force_keeps_the_previous_config_as_a_numbered_backup(
 
     out_path = tmp_path / "c.yaml"
     argv = ["tune", "CartPole-v1", "--trials", "8", "--steps", "400", "--no-progress", "--output", str(out_path)]
+    argv += ["--policy", "stateful"]
     assert main([*argv, "--encoder", "sf"]) == 0
     with pytest.raises(SystemExit):
         main([*argv, "--encoder", "lif"])
@@ -169,6 +225,7 @@ def test_pareto_tuning_with_a_plot(tmp_path: Path) -> None:
     plot = tmp_path / "tune.png"
     plot.write_bytes(b"the user's old plot")
     argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "16", "--steps", "400", "--pareto", "--force"]
+    argv += ["--policy", "stateful"]
     assert main([*argv, "--no-progress", "--output", str(tmp_path / "c.yaml"), "--plot", str(plot)]) == 0
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "tune.png.1.bak").read_bytes() == b"the user's old plot"
@@ -194,6 +251,7 @@ def test_a_study_name_reused_with_other_settings_is_refused_naming_the_setting(
     rollouts = record("CartPole-v1", 400, seed=0).save(tmp_path / "c.npz")
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     argv = ["tune", "CartPole-v1", "--encoder", "sf", "--trials", "8", "--rollouts", str(rollouts), "--no-progress"]
+    argv += ["--policy", "stateful"]
     argv += ["--storage", storage, "--study-name", "s", "--output", str(tmp_path / "c.yaml")]
     assert main(argv) == 0
     with pytest.raises(SystemExit) as exit_info:
@@ -210,6 +268,7 @@ def test_provenance_states_the_trials_run_and_the_study(tmp_path: Path) -> None:
 
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     argv = ["tune", "CartPole-v1", "--encoder", "sf", "--steps", "400", "--no-progress", "--storage", storage]
+    argv += ["--policy", "stateful"]
     argv += ["--study-name", "p", "--output", str(tmp_path / "c.yaml")]
     assert main([*argv, "--trials", "8"]) == 0
     first = load_config(tmp_path / "c.yaml").provenance

@@ -64,6 +64,7 @@ def test_a_rerun_after_sigkill_finishes_exactly_the_requested_trials(
     argv = [
         "tune", "CartPole-v1", "--encoder", "sf", "--trials", "24", "--rollouts", str(rollouts), "--storage", storage,
         "--study-name", "kill", "--heartbeat", "0.5", "--no-progress", "--output", str(tmp_path / "c.yaml"),
+        "--policy", "stateful",
     ]  # fmt: skip
     worker = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, *argv], cwd=tmp_path)
     deadline = time.monotonic() + 60

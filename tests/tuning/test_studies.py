@@ -132,7 +132,7 @@ def test_worker_processes_started_together_on_a_fresh_storage_share_it(storage_n
     path = rollouts.save(tmp_path / "cartpole.npz")
     command = [
         "tune", "CartPole-v1", "--encoder", "sf", "--trials", "40", "--rollouts", str(path), "--storage", storage,
-        "--study-name", "shared", "--no-progress",
+        "--study-name", "shared", "--no-progress", "--policy", "stateful",
     ]  # fmt: skip
     go = tmp_path / "go"
     launch = [sys.executable, "-c", SYNCHRONISED_WORKER]
