@@ -124,6 +124,7 @@ def _check_discrete(
             f"{low[index]} to {low[index] + count[index] - 1}"
         )
 
+
 @dataclass(frozen=True)
 class ObservationLayout:
     """The flattened features of an observation space and the space's own bounds.

@@ -30,6 +30,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
+from spikegym.rl.acting import Agent
 from spikegym.rl.export import DISCRETE_RULE, DT, SQUASHED_RULE, Actor, ExportError
 
 logger = logging.getLogger(__name__)
@@ -209,16 +210,15 @@ def record_episodes(model: BaseAlgorithm, env: gym.Env, n_steps: int, seed: int 
     whether each starts an episode ``(n_steps,)``; episodes restart as they end, the first reset seeded with
     ``seed``."""
     observations, starts = [], []
+    agent = Agent(model)
     observation, _ = env.reset(seed=seed)
-    state, start = None, True
     for _ in range(n_steps):
         observations.append(observation)
-        starts.append(start)
-        action, state = model.predict(observation, state, np.array([start]), deterministic=True)
-        observation, _, terminated, truncated, _ = env.step(action)
-        start = terminated or truncated
-        if start:
+        starts.append(agent.starting)
+        observation, _, terminated, truncated, _ = env.step(agent(observation))
+        if terminated or truncated:
             observation, _ = env.reset()
+            agent.episode_started()
     return np.stack(observations), np.array(starts)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from spikegym.envs.feature_names import display_names, label_channel_blocks
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
+from spikegym.rl.acting import Agent
 from spikegym.rl.algorithms import STATEFUL
 from spikegym.rl.energy import DecisionCost, EnergyModel, dense_cost, linear_macs, spiking_cost
 from spikegym.rl.extractors import SpikingExtractor
@@ -157,14 +158,15 @@ def replay(
     energies = energy or EnergyModel()
     returns, input_spikes, layer_spikes, decisions = [], 0.0, None, 0
     frames, episode_blocks, episode_layers = [], [], []
+    agent = Agent(model, deterministic)
     observation, _ = env.reset(seed=seed)
     for episode in range(episodes):
-        total, done, state, start = 0.0, False, None, True
+        total, done = 0.0, False
+        agent.episode_started()
         while not done:
             if video is not None and episode == 0:
                 frames.append(env.render())
-            action, state = model.predict(observation, state, np.array([start]), deterministic=deterministic)
-            start = False
+            action = agent(observation)
             if spiking:
                 counts = [float(spikes.sum()) for spikes in extractor.last_spikes]
                 layer_spikes = (

@@ -13,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 
 from spikegym.envs.rollouts import LastObservation, Rollouts, record_with
+from spikegym.rl.acting import Agent
 from spikegym.rl.replay import wrap_for_run
 from spikegym.rl.runs import load_run
 from spikegym.rl.training import load_model
@@ -33,9 +34,18 @@ def record_agent(
     """
     run = load_run(run_dir)
     raw = LastObservation(gym.make(run.info.env_id, **run.info.env_kwargs))
-    model = load_model(run)
+    agent = Agent(load_model(run), deterministic)
+    env = _EpisodeStarts(wrap_for_run(run, raw), agent)
+    return record_with(env, raw, agent, n_steps, n_episodes, seed, progress, "recording agent")
 
-    def act(observation: Any) -> Any:
-        return model.predict(observation, deterministic=deterministic)[0]
 
-    return record_with(wrap_for_run(run, raw), raw, act, n_steps, n_episodes, seed, progress, "recording agent")
+class _EpisodeStarts(gym.Wrapper):
+    """Tells the agent where episodes start (a stateful agent's state restarts there)."""
+
+    def __init__(self, env: gym.Env, agent: Agent) -> None:
+        super().__init__(env)
+        self.agent = agent
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        self.agent.episode_started()
+        return self.env.reset(**kwargs)

@@ -40,7 +40,7 @@ def _refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["train", "Nowhere-v9"], "unknown env id 'Nowhere-v9'"),
         (
             ["train", "CartPole-v1", "--algo", "trpo"],
-            "--algo must be one of ['a2c', 'dqn', 'ppo', 'sac', 'td3'], got 'trpo'",
+            "--algo must be one of ['a2c', 'dqn', 'ppo', 'recurrent_ppo', 'sac', 'td3'], got 'trpo'",
         ),
         (["train", "Pendulum-v1", "--algo", "dqn"], "--algo dqn: dqn acts in ['Discrete'] action spaces, not Box("),
         (["train", "CartPole-v1", "--algo", "sac"], "--algo sac: sac acts in ['Box'] action spaces, not Discrete(2)"),

@@ -190,7 +190,7 @@ def test_bad_state_and_starts_are_named() -> None:
     current = torch.zeros(2, 6, 3)
     with pytest.raises(ValueError, match=r"state must be .* of shape \(2, 3\)"):
         leaky_scan(current, 0.9, 1.0, "zero", state=(torch.zeros(2, 4), torch.zeros(2, 4)))
-    with pytest.raises(ValueError, match="starts must be .* L dividing T = 6"):
+    with pytest.raises(ValueError, match=r"starts must be .* L dividing T = 6"):
         leaky_scan(current, 0.9, 1.0, "zero", starts=torch.zeros(2, 4, dtype=torch.bool))
 
 
