@@ -46,6 +46,36 @@ def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_bench_grid_quick_runs_every_cell_once_in_two_workers_and_resumes(tmp_path: Path) -> None:
+    out = run("bench_grid.py", "--quick", "--workers", "2", "--results", str(tmp_path))
+    with (tmp_path / "grid-quick.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = [
+        "env", "encoder", "policy", "algo", "seed", "steps", "final_return", "final_return_std",
+        "input_spikes_per_decision", "hidden_spikes_per_decision", "synaptic_ops", "energy_nj", "wall_s",
+        "steps_per_s", "run_dir",
+    ]  # fmt: skip
+    assert list(rows[0]) == expected
+    cells = [(row["env"], row["encoder"], row["policy"], row["seed"]) for row in rows]
+    assert len(cells) == len(set(cells))
+    assert {(encoder, policy) for _, encoder, policy, _ in cells} >= {
+        ("rate", "stateless"),
+        ("step_forward", "stateless"),
+    }
+    assert {policy for _, _, policy, _ in cells} <= {"stateless", "stateful"}
+    for row in rows:
+        assert float(row["energy_nj"]) > 0 and float(row["input_spikes_per_decision"]) > 0
+        assert float(row["hidden_spikes_per_decision"]) >= 0 and int(row["steps"]) >= 512
+    configs = tmp_path / "grid-quick" / "configs" / "CartPole-v1"
+    assert sorted(path.name for path in configs.glob("*.yaml")) == ["rate.yaml", "step_forward.yaml"]
+    assert (tmp_path / "grid-quick.png").stat().st_size > 10_000
+    assert "| CartPole-v1 | rate | stateless (ppo) | 1 |" in out
+    again = run("bench_grid.py", "--quick", "--workers", "1", "--results", str(tmp_path))
+    assert "return" not in again.split("cells,")[1].split("bench_grid-configs")[0], "nothing ran again"
+    assert f"bench_grid-cells: {len(rows)}/{len(rows)} done" in again
+
+
+@pytest.mark.slow
 def test_plot_encoders_quick_draws_every_encoder_and_an_overview(tmp_path: Path) -> None:
     run("plot_encoders.py", "--quick", "--out", str(tmp_path))
     names = {"bsa", "lif", "population", "pwm", "rate", "step_forward", "overview"}

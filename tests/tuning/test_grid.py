@@ -1,0 +1,150 @@
+"""The grid engine: workers in separate processes share one grid, run each cell once, and resume a killed one."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spikegym.tuning.grid import Grid, GridStatus, run_processes
+
+HEARTBEAT = 0.3
+BARRIER_SECONDS = 20.0
+
+
+def fake_cell(cell: dict) -> dict:
+    """Mark the start, wait until two workers have started cells (so both take part), hang while the cell's
+    hang file exists, mark the end; the row says who ran it."""
+    folder = Path(cell["dir"])
+    tag = f"{cell['x']}.{os.getpid()}.{uuid.uuid4().hex}"
+    (folder / f"{tag}.start").touch()
+    deadline = time.monotonic() + BARRIER_SECONDS
+    while len({path.name.split(".")[1] for path in folder.glob("*.start")}) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    while (folder / f"hang-{cell['x']}").exists():
+        time.sleep(0.05)
+    time.sleep(0.1)
+    (folder / f"{tag}.done").touch()
+    return {"x": cell["x"], "pid": os.getpid()}
+
+
+def work(storage: str, cells: list[dict]) -> None:
+    Grid(storage, "fake", cells, heartbeat=HEARTBEAT).work(fake_cell)
+
+
+def counts(folder: Path, suffix: str) -> dict[int, int]:
+    """How many times each cell started or finished."""
+    found: dict[int, int] = {}
+    for path in folder.glob(f"*.{suffix}"):
+        x = int(path.name.split(".")[0])
+        found[x] = found.get(x, 0) + 1
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_two_worker_processes_share_a_grid_and_run_every_cell_once(tmp_path: Path, kind: str) -> None:
+    storage = str(tmp_path / "grid.log") if kind == "journal" else f"sqlite:///{tmp_path / 'grid.db'}"
+    cells = [{"x": x, "dir": str(tmp_path)} for x in range(8)]
+    assert run_processes(work, (storage, cells), workers=2) == [0, 0]
+    assert counts(tmp_path, "start") == dict.fromkeys(range(8), 1)
+    assert counts(tmp_path, "done") == dict.fromkeys(range(8), 1)
+    rows = Grid(storage, "fake", cells).rows()
+    assert [row["x"] for row in rows] == list(range(8))
+    assert len({row["pid"] for row in rows}) == 2, "both workers ran cells"
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_cell_is_rerun_and_finished_cells_are_not(tmp_path: Path) -> None:
+    storage = str(tmp_path / "grid.log")
+    cells = [{"x": x, "dir": str(tmp_path)} for x in range(8)]
+    (tmp_path / "hang-2").touch()
+    (tmp_path / "0.barrier.start").touch()  # a second "worker" for the barrier: the lone worker does not wait
+    worker = multiprocessing.get_context("spawn").Process(target=work, args=(storage, cells))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while counts(tmp_path, "start").get(2) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.kill()
+    worker.join()
+    (tmp_path / "0.barrier.start").unlink()
+    (tmp_path / "hang-2").unlink()
+    assert counts(tmp_path, "done") == {0: 1, 1: 1}, "the worker was killed in cell 2"
+    assert Grid(storage, "fake", cells).status().running == 1, "cell 2's trial is left running"
+
+    assert run_processes(work, (storage, cells), workers=2) == [0, 0]
+    assert counts(tmp_path, "done") == dict.fromkeys(range(8), 1)
+    assert counts(tmp_path, "start") == {**dict.fromkeys(range(8), 1), 2: 2}, "only the killed cell ran again"
+    grid = Grid(storage, "fake", cells)
+    assert [row["x"] for row in grid.rows()] == list(range(8))
+    assert grid.status() == GridStatus(cells=8, done=8, running=0, waiting=0, failed=0)
+
+
+def test_a_failing_cell_is_recorded_with_its_error_and_not_retried(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'grid.db'}"
+    calls = []
+
+    def cell_function(cell: dict) -> dict:
+        calls.append(cell["x"])
+        if cell["x"] == 1:
+            raise ValueError("no such encoder")
+        return {"x": cell["x"]}
+
+    cells = [{"x": x} for x in range(3)]
+    assert Grid(storage, "failing", cells).work(cell_function) == 3
+    again = Grid(storage, "failing", cells)
+    assert again.work(cell_function) == 0
+    assert calls == [0, 1, 2]
+    assert again.failures() == [({"x": 1}, "ValueError: no such encoder")]
+    assert again.status() == GridStatus(cells=3, done=2, running=0, waiting=0, failed=1)
+    assert again.status().finished
+    assert len(again.study.trials) == 3, "opening the grid again enqueued nothing"
+
+
+def test_a_grid_extended_with_new_cells_runs_only_those(tmp_path: Path) -> None:
+    storage = str(tmp_path / "grid.log")
+    calls = []
+    Grid(storage, "grow", [{"x": 0}, {"x": 1}]).work(lambda cell: calls.append(cell["x"]) or cell)
+    grid = Grid(storage, "grow", [{"x": 0}, {"x": 1}, {"x": 2}])
+    assert grid.work(lambda cell: calls.append(cell["x"]) or cell) == 1
+    assert calls == [0, 1, 2]
+    assert [row["x"] for row in grid.rows()] == [0, 1, 2]
+
+
+def test_cells_must_hold_json_values() -> None:
+    with pytest.raises(TypeError, match="JSON values"):
+        Grid(None, "bad", [{"x": object()}])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(0, 5), max_size=12))
+def test_each_distinct_cell_runs_once_in_grid_order(values: list[int]) -> None:
+    calls = []
+    grid = Grid(None, "distinct", [{"x": value} for value in values])
+    grid.work(lambda cell: calls.append(cell["x"]) or cell)
+    distinct = list(dict.fromkeys(values))
+    assert calls == distinct
+    assert [row["x"] for row in grid.rows()] == distinct
+
+
+def test_an_interrupted_cell_goes_back_to_the_queue_without_using_an_attempt(tmp_path: Path) -> None:
+    storage = str(tmp_path / "grid.log")
+    calls = []
+
+    def interrupted(cell: dict) -> dict:
+        calls.append(cell["x"])
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Grid(storage, "stop", [{"x": 0}], max_attempts=1).work(interrupted)
+    grid = Grid(storage, "stop", [{"x": 0}], max_attempts=1)
+    assert grid.status() == GridStatus(cells=1, done=0, running=0, waiting=1, failed=0)
+    assert grid.work(lambda cell: calls.append(cell["x"]) or cell) == 1
+    assert calls == [0, 0]
+    assert grid.status().finished
