@@ -19,7 +19,7 @@ import yaml
 
 from spikegym.rl.algorithms import ALGORITHMS
 from spikegym.rl.extractors import SpikingExtractor
-from spikegym.rl.recipes import Recipe
+from spikegym.rl.recipes import SCHEDULED, Recipe, RecipeError, with_schedules
 
 SPIKING_PREFIX = "spiking."
 """Hyperparameters that start with it set a :class:`~spikegym.rl.extractors.SpikingExtractor` option."""
@@ -91,6 +91,12 @@ def check_hyperparams(algo: str, hyperparams: Mapping[str, Any]) -> dict[str, An
         if name not in parameters:
             names = allowed if owner != "SpikingExtractor" else [SPIKING_PREFIX + p for p in allowed]
             raise ValueError(f"--hyperparams {key}={value!r}: {owner} takes no {name!r}; allowed: {names}")
+        if name in SCHEDULED and isinstance(value, str) and owner != "SpikingExtractor":
+            try:
+                with_schedules({name: value})
+            except RecipeError as error:
+                raise ValueError(f"--hyperparams {key}: {error}") from None
+            continue
         problem = _type_problem(value, parameters[name])
         if problem:
             raise ValueError(f"--hyperparams {key} must be {problem} (as {owner}'s {name}), got {value!r}")

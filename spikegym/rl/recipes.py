@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3.common.utils import LinearSchedule
+
 from spikegym._yaml import read_yaml
 from spikegym.data import search_path
 
@@ -40,6 +42,32 @@ CRITICS: dict[str, tuple[str, ...]] = {
 
 class RecipeError(ValueError):
     """A recipe that is missing, malformed or holds a field of the wrong type."""
+
+
+SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
+"""The algorithm arguments a recipe may give as rl-zoo's ``lin_<value>``: from ``value`` down to 0 over training."""
+
+
+def with_schedules(algo_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``algo_kwargs`` with each ``lin_<value>`` of :data:`SCHEDULED` as SB3's linear schedule from ``value`` to 0
+    (rl-baselines3-zoo's ``linear_schedule``); a malformed one is a :class:`RecipeError`.
+
+    >>> with_schedules({"learning_rate": "lin_0.001", "n_steps": 32})["learning_rate"](0.5)
+    0.0005
+    """
+    resolved = dict(algo_kwargs)
+    for key in SCHEDULED:
+        value = resolved.get(key)
+        if not isinstance(value, str):
+            continue
+        try:
+            start = float(value.removeprefix("lin_")) if value.startswith("lin_") else None
+        except ValueError:
+            start = None
+        if start is None or not start >= 0:
+            raise RecipeError(f"{key} must be a number or 'lin_<value>' (a linear schedule to 0), got {value!r}")
+        resolved[key] = LinearSchedule(start, 0.0, 1.0)
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,10 @@ class Recipe:
         for key in ("algo_kwargs", "spiking", "nir_exact"):
             if not isinstance(data.get(key, {}), Mapping):
                 raise RecipeError(f"{where}: {env_id}.{key} must be a mapping, got {data[key]!r}")
+        try:
+            with_schedules(data.get("algo_kwargs") or {})
+        except RecipeError as error:
+            raise RecipeError(f"{where}: {env_id}.algo_kwargs: {error}") from None
         _check_nir_exact(algo, env_id, data, where)
         for key in ("net_arch", "ann_net_arch"):
             value = data.get(key, [])

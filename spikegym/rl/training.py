@@ -45,7 +45,7 @@ from spikegym.rl.policies import (
     SpikingTD3Policy,
 )
 from spikegym.rl.progress import ProgressLinesCallback
-from spikegym.rl.recipes import CRITICS, Recipe, find_recipe
+from spikegym.rl.recipes import CRITICS, Recipe, find_recipe, with_schedules
 from spikegym.rl.recurrent import SpikingRecurrentPolicy
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
@@ -155,7 +155,7 @@ SPIKING_POLICIES: dict[tuple[str, bool], type[BasePolicy]] = {
 
 def build_model(recipe: Recipe, env: VecEnv, seed: int, spiking: bool, device: str = "cpu") -> BaseAlgorithm:
     """The SB3 algorithm of ``recipe`` on ``env``, seeded, on torch ``device``."""
-    kwargs = dict(recipe.algo_kwargs)
+    kwargs = with_schedules(recipe.algo_kwargs)
     if recipe.action_noise is not None:
         n_actions = int(np.prod(env.action_space.shape))
         sigma = float(recipe.action_noise["sigma"])

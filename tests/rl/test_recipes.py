@@ -107,3 +107,20 @@ def test_nir_exact_training_applies_the_recipes_nir_exact_options(
     recipe = load_run(exact).recipe
     assert recipe.spiking == {"hidden": [8], "threshold": 0.5, "slope": 5, "reset": "zero", "readout": "spike_count"}
     assert recipe.critic == "spiking" and load_run(plain).recipe.critic is None
+
+
+def test_lin_schedules_run_from_their_value_to_zero_as_rl_zoo_writes_them() -> None:
+    from spikegym.rl.recipes import with_schedules
+
+    resolved = with_schedules({"learning_rate": "lin_0.001", "clip_range": "lin_0.2", "n_steps": 32})
+    assert resolved["n_steps"] == 32
+    assert [resolved["learning_rate"](p) for p in (1.0, 0.25, 0.0)] == pytest.approx([0.001, 0.00025, 0.0])
+    assert resolved["clip_range"](0.5) == pytest.approx(0.1)
+    with pytest.raises(RecipeError, match=r"learning_rate must be a number or 'lin_<value>'.*got 'exp_0.1'"):
+        with_schedules({"learning_rate": "exp_0.1"})
+
+
+def test_a_recipe_with_a_malformed_schedule_is_refused_naming_the_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "ppo.yaml").write_text("CartPole-v1: {n_timesteps: 10, n_envs: 1, algo_kwargs: {clip_range: lin_}}\n")
+    with pytest.raises(RecipeError, match=r"ppo.yaml: CartPole-v1.algo_kwargs: clip_range must be"):
+        load_recipe("ppo", "CartPole-v1", tmp_path)
