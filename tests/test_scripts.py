@@ -76,6 +76,20 @@ def test_bench_grid_quick_runs_every_cell_once_in_two_workers_and_resumes(tmp_pa
 
 
 @pytest.mark.slow
+def test_bench_substeps_quick_tunes_trains_and_resumes_per_substep_count(tmp_path: Path) -> None:
+    out = run("bench_substeps.py", "--quick", "--results", str(tmp_path))
+    with (tmp_path / "substeps-quick.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["substeps"], row["seed"]) for row in rows] == [("1", "0"), ("2", "0")]
+    assert all(float(row["input_spikes_per_decision"]) > 0 and float(row["energy_nj"]) > 0 for row in rows)
+    configs = sorted(path.name for path in (tmp_path / "substeps-quick" / "configs").glob("*.yaml"))
+    assert configs == ["CartPole-v1.step_forward.T1.yaml", "CartPole-v1.step_forward.T2.yaml"]
+    assert (tmp_path / "substeps-quick.png").stat().st_size > 10_000 and "| 2 | " in out
+    again = run("bench_substeps.py", "--quick", "--results", str(tmp_path))
+    assert "seed 0: return" not in again, "finished rows ran again"
+
+
+@pytest.mark.slow
 def test_plot_encoders_quick_draws_every_encoder_and_an_overview(tmp_path: Path) -> None:
     run("plot_encoders.py", "--quick", "--out", str(tmp_path))
     names = {"bsa", "lif", "population", "pwm", "rate", "step_forward", "overview"}
