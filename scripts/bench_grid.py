@@ -55,7 +55,7 @@ from bench_agents import ALGORITHM
 from spikegym.cli.main import main as spikegym
 from spikegym.encoders import names
 from spikegym.rl.recipes import RecipeError, load_recipe
-from spikegym.rl.replay import actor_parts, replay
+from spikegym.rl.replay import replay
 from spikegym.rl.runs import load_run
 from spikegym.rl.training import train
 from spikegym.tuning.grid import Grid, default_workers, run_processes
@@ -190,13 +190,6 @@ def row_matches(row: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return all(row.get(key) == value for key, value in wanted.items())
 
 
-def hidden_spikes(report: Any, model: Any) -> float:
-    """Hidden-layer spikes per decision: each layer's rate per neuron per sub-step x sub-steps x neurons."""
-    extractor, _ = actor_parts(model)
-    sizes = [layer.out_features for layer in extractor.layers]
-    return float(sum(rate * extractor.steps * size for rate, size in zip(report.hidden_rates, sizes, strict=True)))
-
-
 def train_cell(cell: dict, options: Mapping[str, Any], configs: Grid) -> dict:
     """Train and evaluate one agent; the CSV row."""
     config = config_for(cell, options, configs)
@@ -215,7 +208,7 @@ def train_cell(cell: dict, options: Mapping[str, Any], configs: Grid) -> dict:
         "env": env_id, "encoder": cell["encoder"], "policy": cell["policy"], "algo": algo, "seed": seed,
         "steps": budget, "final_return": round(report.mean_return, 3), "final_return_std": round(report.std_return, 3),
         "input_spikes_per_decision": round(report.input_spikes, 3),
-        "hidden_spikes_per_decision": round(hidden_spikes(report, model), 3),
+        "hidden_spikes_per_decision": round(report.hidden_spikes, 3),
         "synaptic_ops": round(report.spiking.synaptic_ops, 1), "energy_nj": round(report.spiking.energy_pj / 1000, 4),
         "wall_s": round(wall, 1), "steps_per_s": round(budget / wall, 1), "run_dir": str(run_dir),
     }  # fmt: skip

@@ -38,6 +38,7 @@ class ReplayReport:
     :param input_spikes: mean input spikes per decision (spiking runs).
     :param input_rate: input spikes per channel per sub-step.
     :param hidden_rates: spikes per neuron per sub-step, per spiking layer.
+    :param hidden_spikes: mean spikes of all spiking layers per decision.
     :param spiking: the spiking network's cost per decision (``None`` for an ANN run).
     :param ann: the cost of the equivalent ANN (same layer sizes on the raw observation) per decision.
     :param baseline: for a spiking run, the cost of the algorithm's standard MLP (the recipe's
@@ -49,6 +50,7 @@ class ReplayReport:
     input_spikes: float = 0.0
     input_rate: float = 0.0
     hidden_rates: list[float] = field(default_factory=list)
+    hidden_spikes: float = 0.0
     spiking: DecisionCost | None = None
     ann: DecisionCost | None = None
     baseline: DecisionCost | None = None
@@ -193,6 +195,7 @@ def replay(
         report.hidden_rates = [
             count / decisions / (steps * size) for count, size in zip(layer_spikes or [], sizes, strict=True)
         ]
+        report.hidden_spikes = sum(layer_spikes or []) / decisions
         spikes_in = [report.input_spikes] + [count / decisions for count in (layer_spikes or [])[:-1]]
         report.spiking = spiking_cost(list(extractor.layers), spikes_in, head_macs, energies)
         n_features = (
