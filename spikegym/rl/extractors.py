@@ -223,7 +223,8 @@ class SpikingExtractor(BaseFeaturesExtractor):
     :param observation_space: ``MultiBinary((T, C))`` spike blocks, or a
         ``Box`` of ``F`` scaled values in ``[0, 1]`` for the learnable population encoder.
     :param hidden: sizes of the spiking layers; the last one's read-out is the features.
-    :param beta: membrane decay per sub-step, in (0, 1].
+    :param beta: membrane decay per sub-step, in (0, 1]: one for every layer, or one per layer (``beta=1`` in the
+        last layer of a stateful policy integrates its input over the episode).
     :param threshold: firing threshold.
     :param surrogate: surrogate gradient: ``fast_sigmoid``, ``atan``, ``sigmoid``, ``triangular``
         or ``straight_through``.
@@ -247,7 +248,7 @@ class SpikingExtractor(BaseFeaturesExtractor):
         self,
         observation_space: gym.Space,
         hidden: Sequence[int] = DEFAULT_HIDDEN,
-        beta: float = 0.9,
+        beta: float | Sequence[float] = 0.9,
         threshold: float = 1.0,
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
@@ -264,8 +265,9 @@ class SpikingExtractor(BaseFeaturesExtractor):
             raise ValueError(f"threshold must be > 0, got {threshold!r}")
         if not hidden or any(int(size) < 1 for size in hidden):
             raise ValueError(f"hidden must hold at least one layer size >= 1, got {hidden!r}")
-        if not 0.0 < beta <= 1.0:
-            raise ValueError(f"beta must be in (0, 1], got {beta!r}")
+        betas = [beta] * len(hidden) if isinstance(beta, int | float) else list(beta)
+        if len(betas) != len(hidden) or not all(isinstance(b, int | float) and 0.0 < b <= 1.0 for b in betas):
+            raise ValueError(f"beta must be in (0, 1], one number or one per layer of {list(hidden)}, got {beta!r}")
         super().__init__(observation_space, features_dim=int(hidden[-1]))
         self.encoder: LearnablePopulationEncoder | None = None
         if isinstance(observation_space, gym.spaces.MultiBinary) and len(observation_space.shape) == 2:
@@ -283,8 +285,8 @@ class SpikingExtractor(BaseFeaturesExtractor):
         grad = spike_surrogate(surrogate, slope)
         delayed = reset != "zero"
         self.neurons = nn.ModuleList(
-            snn.Leaky(beta=beta, threshold=threshold, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
-            for _ in hidden
+            snn.Leaky(beta=b, threshold=threshold, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
+            for b in betas
         )
         self.readout = readout
         self.reset = reset

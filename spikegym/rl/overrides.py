@@ -66,7 +66,9 @@ def _type_problem(value: Any, parameter: inspect.Parameter) -> str | None:
     if isinstance(default, int):
         return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
     if isinstance(default, float):
-        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        per_layer = isinstance(value, list) and "Sequence" in annotation
+        return None if number or per_layer else "a number"
     if isinstance(default, str):
         return None if isinstance(value, str) else "a string"
     return None

@@ -105,3 +105,16 @@ def test_the_zero_reset_sets_the_membrane_to_zero_in_the_step_it_fires() -> None
 def test_bad_reset_and_threshold_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         SpikingExtractor(gym.spaces.MultiBinary((4, 2)), **kwargs)
+
+
+def test_beta_per_layer_gives_each_layer_its_own_leak_and_a_wrong_count_is_named() -> None:
+    space = gym.spaces.MultiBinary((4, 6))
+    extractor = SpikingExtractor(space, hidden=(8, 3), beta=[0.8, 1.0])
+    assert [round(float(neuron.beta), 6) for neuron in extractor.neurons] == [0.8, 1.0]
+    same = SpikingExtractor(space, hidden=(8, 3), beta=0.8)
+    same.layers.load_state_dict(extractor.layers.state_dict())
+    blocks = torch.ones(2, 4, 6)
+    assert not torch.equal(extractor(blocks), same(blocks)), "the last layer's beta changed nothing"
+    for beta in ([0.9], [0.9, 1.2], 0.0):
+        with pytest.raises(ValueError, match=re.escape(f"one number or one per layer of [8, 3], got {beta!r}")):
+            SpikingExtractor(space, hidden=(8, 3), beta=beta)
