@@ -217,6 +217,17 @@ def _run_leaky(
     )  # fmt: skip
 
 
+def _per_layer(
+    name: str, value: float | Sequence[float], hidden: Sequence[int], valid: Callable[[float], bool], allowed: str
+) -> list[float]:
+    """``value`` as one number per layer of ``hidden``, each checked by ``valid`` (a ``ValueError`` names them)."""
+    values = [value] * len(hidden) if isinstance(value, int | float) else list(value)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if len(values) != len(hidden) or not numbers or not all(valid(v) for v in values):
+        raise ValueError(f"{name} must be {allowed}, one number or one per layer of {list(hidden)}, got {value!r}")
+    return [float(v) for v in values]
+
+
 class SpikingExtractor(BaseFeaturesExtractor):
     """Leaky integrate-and-fire layers over a spike observation's ``T`` sub-steps; a read-out as features.
 
@@ -225,7 +236,7 @@ class SpikingExtractor(BaseFeaturesExtractor):
     :param hidden: sizes of the spiking layers; the last one's read-out is the features.
     :param beta: membrane decay per sub-step, in (0, 1]: one for every layer, or one per layer (``beta=1`` in the
         last layer of a stateful policy integrates its input over the episode).
-    :param threshold: firing threshold.
+    :param threshold: firing threshold: one for every layer, or one per layer.
     :param surrogate: surrogate gradient: ``fast_sigmoid``, ``atan``, ``sigmoid``, ``triangular``
         or ``straight_through``.
     :param slope: the surrogate's slope (``None``: snntorch's default).
@@ -249,7 +260,7 @@ class SpikingExtractor(BaseFeaturesExtractor):
         observation_space: gym.Space,
         hidden: Sequence[int] = DEFAULT_HIDDEN,
         beta: float | Sequence[float] = 0.9,
-        threshold: float = 1.0,
+        threshold: float | Sequence[float] = 1.0,
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
         readout: Readout = "membrane_mean",
@@ -261,13 +272,10 @@ class SpikingExtractor(BaseFeaturesExtractor):
             raise ValueError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {list(RESETS)}, got {reset!r}")
-        if not threshold > 0:
-            raise ValueError(f"threshold must be > 0, got {threshold!r}")
         if not hidden or any(int(size) < 1 for size in hidden):
             raise ValueError(f"hidden must hold at least one layer size >= 1, got {hidden!r}")
-        betas = [beta] * len(hidden) if isinstance(beta, int | float) else list(beta)
-        if len(betas) != len(hidden) or not all(isinstance(b, int | float) and 0.0 < b <= 1.0 for b in betas):
-            raise ValueError(f"beta must be in (0, 1], one number or one per layer of {list(hidden)}, got {beta!r}")
+        betas = _per_layer("beta", beta, hidden, lambda b: 0.0 < b <= 1.0, "in (0, 1]")
+        thresholds = _per_layer("threshold", threshold, hidden, lambda t: t > 0, "> 0")
         super().__init__(observation_space, features_dim=int(hidden[-1]))
         self.encoder: LearnablePopulationEncoder | None = None
         if isinstance(observation_space, gym.spaces.MultiBinary) and len(observation_space.shape) == 2:
@@ -285,8 +293,8 @@ class SpikingExtractor(BaseFeaturesExtractor):
         grad = spike_surrogate(surrogate, slope)
         delayed = reset != "zero"
         self.neurons = nn.ModuleList(
-            snn.Leaky(beta=b, threshold=threshold, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
-            for b in betas
+            snn.Leaky(beta=b, threshold=t, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
+            for b, t in zip(betas, thresholds, strict=True)
         )
         self.readout = readout
         self.reset = reset

@@ -99,7 +99,9 @@ def test_the_zero_reset_sets_the_membrane_to_zero_in_the_step_it_fires() -> None
     ("kwargs", "message"),
     [
         ({"reset": "none"}, "reset must be one of ['subtract', 'zero'], got 'none'"),
-        ({"threshold": 0.0}, "threshold must be > 0, got 0.0"),
+        ({"threshold": 0.0}, "threshold must be > 0, one number or one per layer of [64, 64], got 0.0"),
+        ({"threshold": [1.0, -1.0]}, "threshold must be > 0, one number or one per layer of [64, 64], got [1.0, -1.0]"),
+        ({"beta": [0.9, True]}, "beta must be in (0, 1], one number or one per layer of [64, 64], got [0.9, True]"),
     ],
 )
 def test_bad_reset_and_threshold_are_named(kwargs: dict, message: str) -> None:
@@ -118,3 +120,5 @@ def test_beta_per_layer_gives_each_layer_its_own_leak_and_a_wrong_count_is_named
     for beta in ([0.9], [0.9, 1.2], 0.0):
         with pytest.raises(ValueError, match=re.escape(f"one number or one per layer of [8, 3], got {beta!r}")):
             SpikingExtractor(space, hidden=(8, 3), beta=beta)
+    silent = SpikingExtractor(space, hidden=(8, 3), threshold=[0.5, 1e6])
+    assert [float(neuron.threshold) for neuron in silent.neurons] == [0.5, 1e6]
