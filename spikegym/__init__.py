@@ -71,15 +71,15 @@ _logger = logging.getLogger(__name__)
 
 
 def shipped_env_ids() -> list[str]:
-    """The env ids with a config shipped in ``spikegym/data/envs_configs``.
+    """The env ids with a config shipped in ``spikegym/data/envs_configs`` (``<env-id>.yaml``; the tuned configs of
+    other encoders, ``<env-id>.<encoder>.yaml``, add none).
 
-    >>> "CartPole-v1" in shipped_env_ids()
-    True
+    >>> "CartPole-v1" in shipped_env_ids(), "CartPole-v1.step_forward" in shipped_env_ids()
+    (True, False)
     """
     folder = files(__name__).joinpath("data", "envs_configs")
-    return sorted(
-        path.name.removesuffix(".yaml").replace("__", "/") for path in folder.iterdir() if path.name.endswith(".yaml")
-    )
+    stems = [path.name.removesuffix(".yaml") for path in folder.iterdir() if path.name.endswith(".yaml")]
+    return sorted(stem.replace("__", "/") for stem in stems if "." not in stem)
 
 
 def register_env_ids(*env_ids: str) -> list[str]:

@@ -6,7 +6,7 @@
 files (``./envs_configs``, ``./agents``) are looked up first.
 
 >>> sorted(path.name for path in shipped("agents").iterdir())
-['a2c.yaml', 'dqn.yaml', 'ppo.yaml', 'sac.yaml', 'td3.yaml']
+['a2c.yaml', 'dqn.yaml', 'ppo.yaml', 'recurrent_ppo.yaml', 'sac.yaml', 'td3.yaml']
 """
 
 from __future__ import annotations

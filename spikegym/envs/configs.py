@@ -196,13 +196,14 @@ def next_backup(path: Path) -> Path:
     )
 
 
-def config_filename(env_id: str) -> str:
-    """The file name of ``env_id``'s config (a namespace's ``/`` becomes ``__``).
+def config_filename(env_id: str, encoder: str | None = None) -> str:
+    """The file name of ``env_id``'s config (a namespace's ``/`` becomes ``__``), or of its config for one
+    ``encoder`` (``<env-id>.<encoder>.yaml``, beside the env's own).
 
-    >>> config_filename("ALE/Pong-v5")
-    'ALE__Pong-v5.yaml'
+    >>> config_filename("ALE/Pong-v5"), config_filename("CartPole-v1", "step_forward")
+    ('ALE__Pong-v5.yaml', 'CartPole-v1.step_forward.yaml')
     """
-    return env_id.replace("/", "__") + ".yaml"
+    return env_id.replace("/", "__") + (f".{encoder}" if encoder else "") + ".yaml"
 
 
 def config_dirs() -> list[Path]:
@@ -210,10 +211,14 @@ def config_dirs() -> list[Path]:
     return search_path("envs_configs", "SPIKEGYM_CONFIG_DIR")
 
 
-def find_config(env_id: str) -> Path | None:
-    """The first config file for ``env_id`` in :func:`config_dirs`, or ``None``."""
+def find_config(env_id: str, encoder: str | None = None) -> Path | None:
+    """The first config file for ``env_id`` (for ``encoder``, if given) in :func:`config_dirs`, or ``None``.
+
+    >>> find_config("CartPole-v1", "step_forward").name
+    'CartPole-v1.step_forward.yaml'
+    """
     for directory in config_dirs():
-        path = directory / config_filename(env_id)
+        path = directory / config_filename(env_id, encoder)
         if path.is_file():
             return path
     return None

@@ -71,8 +71,9 @@ DEFAULT_ENCODER = "population"
 
 def resolve_encoder(env_id: str, encoder: str | None, env_kwargs: Mapping[str, Any] | None = None) -> EncoderConfig:
     """The encoder config to train with: ``env_id``'s config (default; for an env without one,
-    :data:`DEFAULT_ENCODER`, with a warning), a ``.yaml`` config, or an encoder name with default parameters
-    and the bounds the wrapper resolves for the env (made with ``env_kwargs``)."""
+    :data:`DEFAULT_ENCODER`, with a warning), a ``.yaml`` config, or an encoder name: its tuned config for the
+    env (``<env-id>.<encoder>.yaml`` in the config folders) if there is one, else its default parameters
+    with the bounds the wrapper resolves for the env (made with ``env_kwargs``)."""
     if encoder is None and find_config(env_id) is None:
         logger.warning("%s has no encoder config: a %s code with bounds from its observation space or estimated "
                        "from a random rollout; `spikegym tune %s` writes a tuned one", env_id, DEFAULT_ENCODER,
@@ -82,6 +83,9 @@ def resolve_encoder(env_id: str, encoder: str | None, env_kwargs: Mapping[str, A
         return load_config(env_id)
     if is_config_path(encoder):
         return load_config(encoder)
+    tuned = find_config(env_id, encoder_class(encoder).name)
+    if tuned is not None:
+        return load_config(tuned)
     layout = ObservationLayout.of(gym.make(env_id, **(env_kwargs or {})).observation_space)
     low, high = resolve_bounds(layout, None, env_id)
     return EncoderConfig(

@@ -30,7 +30,10 @@ def write(tmp_path: Path, data: object) -> Path:
     return path
 
 
-SHIPPED = sorted(path.stem for path in SHIPPED_DIR.glob("*.yaml"))
+SHIPPED = sorted(path.stem for path in SHIPPED_DIR.glob("*.yaml") if "." not in path.stem)
+"""The env ids with a shipped config."""
+SHIPPED_FILES = sorted(path.name for path in SHIPPED_DIR.glob("*.yaml"))
+"""Every shipped config: each env's own, and tuned configs of other encoders (``<env-id>.<encoder>.yaml``)."""
 
 
 def test_configs_ship_for_the_classic_suite() -> None:
@@ -38,14 +41,16 @@ def test_configs_ship_for_the_classic_suite() -> None:
     assert expected | {"Pendulum-v1"} <= set(SHIPPED)
 
 
-@pytest.mark.parametrize("env_id", SHIPPED)
-def test_a_shipped_config_reproduces_its_held_out_score_through_the_wrapper(env_id: str) -> None:
+@pytest.mark.parametrize("name", SHIPPED_FILES)
+def test_a_shipped_config_reproduces_its_held_out_score_through_the_wrapper(name: str) -> None:
     """Re-record the rollouts its provenance command tuned on and score the held-out episodes as the wrapper does."""
     from spikegym.cli.main import build_parser
     from spikegym.cli.tune import DEFAULT_STEPS
 
-    config = load_config(env_id)
-    assert config.provenance["method"] == "spikegym tune" and config.env_id == env_id
+    config = load_config(SHIPPED_DIR / name)
+    env_id = config.env_id
+    assert config.provenance["method"] == "spikegym tune" and name.startswith(f"{env_id}.")
+    assert name in (f"{env_id}.yaml", f"{env_id}.{config.encoder}.yaml")
     command = build_parser().parse_args(config.provenance["command"].split()[1:])
     assert command.command == "tune" and command.env_id == env_id
     rollouts = record(env_id, command.steps or DEFAULT_STEPS, seed=command.seed)

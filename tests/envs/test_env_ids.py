@@ -19,7 +19,7 @@ from spikegym.envs.configs import load_config
 from spikegym.envs.wrappers import SpikeObservationVectorWrapper
 from tests.helpers import seeded_rollout
 
-SHIPPED = [path.stem for path in (Path(spikegym.__file__).parent / "data" / "envs_configs").glob("*.yaml")]
+SHIPPED = spikegym.shipped_env_ids()
 
 
 def run_python(code: str) -> dict:

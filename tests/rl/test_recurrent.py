@@ -14,6 +14,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import spikegym
 from spikegym.cli.main import main
+from spikegym.data import shipped
 from spikegym.envs.wrappers import SpikeObservationWrapper
 from spikegym.rl.acting import Agent, VectorAgent
 from spikegym.rl.export import ExportError, actor_of, policy_graph
@@ -24,7 +25,7 @@ from spikegym.rl.runs import load_run
 from spikegym.rl.training import Overrides, train
 from tests.rl.test_leaky_scan import TOLERANCE
 
-SF_CONFIG = Path(__file__).parents[2] / "envs_configs" / "CartPole-v1.step_forward.yaml"
+SF_CONFIG = shipped("envs_configs") / "CartPole-v1.step_forward.yaml"
 SMALL = {"n_steps": 32, "batch_size": 64, "n_epochs": 2}
 
 

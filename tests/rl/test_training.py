@@ -131,3 +131,15 @@ def test_models_and_checkpoints_appear_whole_or_not_at_all(tmp_path: Path, monke
     with pytest.raises(KeyboardInterrupt):
         save_whole(model, tmp_path / "checkpoint.zip")
     assert not (tmp_path / "checkpoint.zip").exists(), "a half-saved model never takes the final name"
+
+
+def test_an_encoder_name_takes_its_tuned_config_for_the_env_where_one_ships() -> None:
+    from spikegym.data import shipped
+    from spikegym.envs.configs import load_config
+    from spikegym.rl.training import resolve_encoder
+
+    tuned = load_config(shipped("envs_configs") / "CartPole-v1.step_forward.yaml")
+    for name in ("step_forward", "sf"):
+        assert resolve_encoder("CartPole-v1", name).params == tuned.params
+    untuned = resolve_encoder("CartPole-v1", "bsa")
+    assert untuned.encoder == "bsa" and untuned.params == {} and not untuned.provenance
