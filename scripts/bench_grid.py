@@ -114,8 +114,9 @@ def train_cells(options: Mapping[str, Any]) -> list[dict]:
 
 
 def grids(options: Mapping[str, Any]) -> tuple[Grid, Grid]:
+    retry = options.get("retry_failed", False)
     configs = Grid(options["storage"], "bench_grid-configs", config_cells(options), heartbeat=HEARTBEAT)
-    cells = Grid(options["storage"], "bench_grid-cells", train_cells(options), heartbeat=HEARTBEAT)
+    cells = Grid(options["storage"], "bench_grid-cells", train_cells(options), heartbeat=HEARTBEAT, retry_failed=retry)
     return configs, cells
 
 
@@ -169,6 +170,7 @@ def tune_cell(cell: dict, options: Mapping[str, Any]) -> dict:
 def config_for(cell: dict, options: Mapping[str, Any], configs: Grid) -> Path:
     """The cell's config file here, written from the configs grid's row; waits for (or helps with) tuning."""
     wanted = {key: cell[key] for key in ("env", "encoder", "trials", "tune_steps")}
+    configs = Grid(options["storage"], configs.name, [wanted], heartbeat=HEARTBEAT)  # whichever run listed it
     while True:
         for row in configs.rows():
             if {key: row[key] for key in wanted} == wanted:
@@ -345,6 +347,7 @@ def main() -> None:
     parser.add_argument("--results", default="results", help="output folder (default results/)")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: 1 env, 2 encoders, 1 seed, tiny budgets")
     parser.add_argument("--report-only", action="store_true", help="only write the CSV, figure and table")
+    parser.add_argument("--retry-failed", action="store_true", help="run again the cells that raised")
     args = parser.parse_args()
     for flag in ("seeds", "steps", "episodes", "trials", "workers"):
         value = getattr(args, flag)
@@ -356,7 +359,7 @@ def main() -> None:
         "envs": args.envs, "encoders": args.encoders, "policies": args.policies, "seeds": args.seeds,
         "steps": args.steps, "episodes": args.episodes, "trials": args.trials, "tune_steps": TUNE_STEPS,
         "folder": str(results / prefix), "csv": str(results / f"{prefix}.csv"),
-        "figure": str(results / f"{prefix}.png"),
+        "figure": str(results / f"{prefix}.png"), "retry_failed": args.retry_failed,
     }  # fmt: skip
     if args.quick:
         options.update(QUICK)

@@ -75,6 +75,26 @@ def test_bench_grid_quick_runs_every_cell_once_in_two_workers_and_resumes(tmp_pa
     assert f"bench_grid-cells: {len(rows)}/{len(rows)} done" in again
 
 
+def test_a_bench_grid_worker_runs_a_cell_whose_config_another_invocation_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers of runs with other env or encoder lists share one storage and take each other's cells: a cell
+    finds (or tunes) its config whichever run listed it."""
+    import importlib.util
+
+    from spikegym.tuning.grid import Grid
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # as when run as a script: it imports bench_agents beside it
+    spec = importlib.util.spec_from_file_location("bench_grid", SCRIPTS / "bench_grid.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    options = {"storage": str(tmp_path / "grid.log"), "folder": str(tmp_path / "grid")}
+    listed_none = Grid(options["storage"], "bench_grid-configs", [])
+    cell = {"env": "CartPole-v1", "encoder": "rate", "trials": 2, "tune_steps": 200}
+    path = bench.config_for(cell, options, listed_none)
+    assert path == tmp_path / "grid" / "configs" / "CartPole-v1" / "rate.yaml" and "encoder: rate" in path.read_text()
+
+
 @pytest.mark.slow
 def test_bench_substeps_quick_tunes_trains_and_resumes_per_substep_count(tmp_path: Path) -> None:
     out = run("bench_substeps.py", "--quick", "--results", str(tmp_path))

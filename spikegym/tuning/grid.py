@@ -125,6 +125,8 @@ class Grid:
     :param heartbeat: seconds between a running cell's signs of life; a cell silent for three is reclaimed.
     :param max_attempts: how many times a cell whose worker died is started before it is given up.
     :param value: the row field told to optuna as the trial's value (default: the cell's index).
+    :param retry_failed: enqueue again the cells whose function raised (after fixing what made them fail);
+        by default a failed cell stays failed.
 
     >>> grid = Grid(None, "demo", [{"x": 1}, {"x": 2}, {"x": 1}])
     >>> grid.status()
@@ -140,6 +142,7 @@ class Grid:
         heartbeat: float = HEARTBEAT_SECONDS,
         max_attempts: int = 3,
         value: str | None = None,
+        retry_failed: bool = False,
     ) -> None:
         if heartbeat <= 0:
             raise ValueError(f"heartbeat must be > 0 seconds, got {heartbeat}")
@@ -151,6 +154,7 @@ class Grid:
         self.heartbeat = heartbeat
         self.max_attempts = max_attempts
         self.value = value
+        self.retry_failed = retry_failed
         opened = open_storage(storage)
         with setup_lock(storage):
             self.study = optuna.create_study(
@@ -170,6 +174,8 @@ class Grid:
                     continue
                 if trial.state == TrialState.FAIL and ERROR_KEY not in trial.user_attrs:
                     dead[key] += INTERRUPTED_KEY not in trial.user_attrs
+                    continue
+                if trial.state == TrialState.FAIL and self.retry_failed:
                     continue
                 covered.add(key)
             enqueued = 0

@@ -107,6 +107,28 @@ def test_a_failing_cell_is_recorded_with_its_error_and_not_retried(tmp_path: Pat
     assert len(again.study.trials) == 3, "opening the grid again enqueued nothing"
 
 
+def test_failed_cells_run_again_once_when_asked_and_then_count_as_done(tmp_path: Path) -> None:
+    storage = str(tmp_path / "grid.log")
+    cells = [{"x": x} for x in range(3)]
+
+    def broken(cell: dict) -> dict:
+        if cell["x"] == 1:
+            raise RuntimeError("a config it could not find")
+        return {"x": cell["x"]}
+
+    Grid(storage, "retry", cells).work(broken)
+    calls = []
+
+    def fixed(cell: dict) -> dict:
+        calls.append(cell["x"])
+        return {"x": cell["x"]}
+
+    retried = Grid(storage, "retry", cells, retry_failed=True)
+    assert retried.work(fixed) == 1 and calls == [1]
+    assert Grid(storage, "retry", cells, retry_failed=True).work(fixed) == 0, "a retried cell ran twice"
+    assert [row["x"] for row in retried.rows()] == [0, 1, 2] and retried.failures() == []
+
+
 def test_a_grid_extended_with_new_cells_runs_only_those(tmp_path: Path) -> None:
     storage = str(tmp_path / "grid.log")
     calls = []
