@@ -185,10 +185,11 @@ def stateful_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_replay_of_a_stateful_run_measures_its_spikes_and_energy(stateful_run: Path) -> None:
-    report = replay(load_run(stateful_run), episodes=2, seed=1)
+    run = load_run(stateful_run)
+    report = replay(run, episodes=2, seed=1)
     assert len(report.returns) == 2 and report.spiking is not None
     assert report.input_spikes > 0 and len(report.hidden_rates) == 2
-    steps, sizes = 8, (24, 8)
+    steps, sizes = run.config.substeps, (24, 8)
     counted = sum(rate * steps * size for rate, size in zip(report.hidden_rates, sizes, strict=True))
     assert report.hidden_spikes == pytest.approx(counted)
     assert report.baseline is not None and report.baseline.macs > 4 * 64 * (4 + 64)  # its LSTM counted
