@@ -11,7 +11,7 @@ episodes, and appends a row to ``results/substeps.csv``:
     synaptic_ops, energy_nj, wall_s, steps_per_s, run_dir
 
 Finished ``(env, encoder, substeps, seed)`` rows are not run again, so a long
-run resumes. At the end it draws ``results/substeps.png`` (return, input
+run resumes. At the end it draws ``results/substeps-<env>-<encoder>.png`` (return, input
 spikes and energy per decision against ``T``, mean ± std over seeds) and prints
 a table. Run from the repository root::
 
@@ -171,7 +171,7 @@ def main() -> None:
     with csv_path.open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["env"] == options.env and r["encoder"] == options.encoder]
     title = f"{options.env}, {options.encoder}, stateful spiking policy ({ALGO})"
-    figure(rows, Path(options.results) / f"{prefix}.png", title)
+    figure(rows, Path(options.results) / f"{prefix}-{options.env}-{options.encoder}.png", title)
     print(
         "| T | return | input spikes / decision | energy nJ / decision | steps/s | seeds |\n|---|---|---|---|---|---|"
     )

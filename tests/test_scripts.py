@@ -104,7 +104,7 @@ def test_bench_substeps_quick_tunes_trains_and_resumes_per_substep_count(tmp_pat
     assert all(float(row["input_spikes_per_decision"]) > 0 and float(row["energy_nj"]) > 0 for row in rows)
     configs = sorted(path.name for path in (tmp_path / "substeps-quick" / "configs").glob("*.yaml"))
     assert configs == ["CartPole-v1.step_forward.T1.yaml", "CartPole-v1.step_forward.T2.yaml"]
-    assert (tmp_path / "substeps-quick.png").stat().st_size > 10_000 and "| 2 | " in out
+    assert (tmp_path / "substeps-quick-CartPole-v1-step_forward.png").stat().st_size > 10_000 and "| 2 | " in out
     again = run("bench_substeps.py", "--quick", "--results", str(tmp_path))
     assert "seed 0: return" not in again, "finished rows ran again"
 
