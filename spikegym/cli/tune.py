@@ -62,7 +62,7 @@ def add_parser(commands: Any) -> None:
         help="the policy that will read the encoding. stateless (default: spikegym train's PPO, DQN and SAC "
         "policies reset their membranes at every observation, so they read each T-step window alone): only "
         "encoders whose window alone carries the value are tuned, and the others are named with the reason; "
-        "stateful (a policy that carries its membranes across env steps, such as a recurrent one): all six",
+        "stateful (spikegym train --algo recurrent_ppo, which carries its membranes across env steps): all six",
     )
     parser.add_argument("--trials", type=int, default=100, help="trials per feature (default 100)")
     parser.add_argument("--steps", type=int, help=f"observations to record (default {DEFAULT_STEPS})")
