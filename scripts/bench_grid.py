@@ -282,6 +282,7 @@ def figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Figure:
     hollow: stateful), error bars the std over seeds; saved to ``path`` and returned."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
 
     envs = list(dict.fromkeys(row["env"] for row in rows))
     drawing = Figure(figsize=(4.6 * len(envs), 4.2), layout="constrained")
@@ -300,6 +301,7 @@ def figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Figure:
                 markerfacecolor=colour if policy == "stateless" else "white", linestyle="none",
             )  # fmt: skip
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # the minor ticks' labels overlap on a short range
         axis.set_xlabel("energy per decision (nJ)")
         axis.set_ylabel("final return (deterministic episodes)")
         axis.set_title(env_id)
