@@ -92,14 +92,14 @@ class SpikingRecurrentCore(nn.Module):
         self.observation_shape = tuple(observation_space.shape)
         self.input_size = int(np.prod(self.observation_shape))
         self.hidden_size = sum(self.sizes)
-        self.output_size = self.extractor.features_dim
 
     def forward(
         self, features: torch.Tensor, state: RecurrentState, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, RecurrentState]:
-        """Outputs ``(n_seq * L, output_size)`` for the flattened observations ``(n_seq * L, input_size)`` of
-        ``n_seq`` sequences of ``L`` env steps (sequence-major, as RecurrentPPO orders them), from ``state`` ``(h, c)``
-        ``(1, n_seq, hidden_size)``, zeroed where ``episode_starts`` ``(n_seq * L,)`` is set; and the new state."""
+        """The last layer's read-outs ``(n_seq * L, N)`` for the flattened observations ``(n_seq * L, input_size)``
+        of ``n_seq`` sequences of ``L`` env steps (sequence-major, as RecurrentPPO orders them), from ``state``
+        ``(h, c)`` ``(1, n_seq, hidden_size)``, zeroed where ``episode_starts`` ``(n_seq * L,)`` is set; and the
+        new state."""
         observations = features.reshape(features.shape[0], *self.observation_shape)
         starts = episode_starts.reshape(state[0].shape[1], -1).bool()
         out, final = sequence_features(self.extractor, observations, starts, self._layer_states(state))
