@@ -113,10 +113,12 @@ def train_cells(options: Mapping[str, Any]) -> list[dict]:
     ]  # fmt: skip
 
 
-def grids(options: Mapping[str, Any]) -> tuple[Grid, Grid]:
+def grids(options: Mapping[str, Any], enqueue: bool = True) -> tuple[Grid, Grid]:
+    """The configs and cells grids of ``options``; ``enqueue=False`` only reads them (a report adds no work)."""
     retry = options.get("retry_failed", False)
-    configs = Grid(options["storage"], "bench_grid-configs", config_cells(options), heartbeat=HEARTBEAT)
-    cells = Grid(options["storage"], "bench_grid-cells", train_cells(options), heartbeat=HEARTBEAT, retry_failed=retry)
+    kwargs = {"heartbeat": HEARTBEAT, "enqueue": enqueue}
+    configs = Grid(options["storage"], "bench_grid-configs", config_cells(options), **kwargs)
+    cells = Grid(options["storage"], "bench_grid-cells", train_cells(options), retry_failed=retry, **kwargs)
     return configs, cells
 
 
@@ -318,7 +320,7 @@ def figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Figure:
 
 def report(options: Mapping[str, Any]) -> list[dict]:
     """Write the CSV and the figure from the storage and print the table and any failed cells."""
-    configs, cells = grids(options)
+    configs, cells = grids(options, enqueue=False)
     rows = write_csv(cells, Path(options["csv"]))
     for grid in (configs, cells):
         status = grid.status()

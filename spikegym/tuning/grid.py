@@ -127,6 +127,7 @@ class Grid:
     :param value: the row field told to optuna as the trial's value (default: the cell's index).
     :param retry_failed: enqueue again the cells whose function raised (after fixing what made them fail);
         by default a failed cell stays failed.
+    :param enqueue: whether opening the grid enqueues its cells (``False``: a read-only view, for reports).
 
     >>> grid = Grid(None, "demo", [{"x": 1}, {"x": 2}, {"x": 1}])
     >>> grid.status()
@@ -143,6 +144,7 @@ class Grid:
         max_attempts: int = 3,
         value: str | None = None,
         retry_failed: bool = False,
+        enqueue: bool = True,
     ) -> None:
         if heartbeat <= 0:
             raise ValueError(f"heartbeat must be > 0 seconds, got {heartbeat}")
@@ -160,7 +162,8 @@ class Grid:
             self.study = optuna.create_study(
                 storage=opened, study_name=name, load_if_exists=True, sampler=optuna.samplers.RandomSampler()
             )
-        self.sync()
+        if enqueue:
+            self.sync()
 
     def sync(self) -> int:
         """Reclaim the cells of dead workers and enqueue every cell without a live or finished trial; how

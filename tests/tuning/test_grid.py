@@ -170,3 +170,11 @@ def test_an_interrupted_cell_goes_back_to_the_queue_without_using_an_attempt(tmp
     assert grid.work(lambda cell: calls.append(cell["x"]) or cell) == 1
     assert calls == [0, 0]
     assert grid.status().finished
+
+
+def test_a_read_only_view_enqueues_nothing(tmp_path: Path) -> None:
+    storage = str(tmp_path / "grid.log")
+    Grid(storage, "view", [{"x": 0}]).work(lambda cell: {"x": cell["x"]})
+    view = Grid(storage, "view", [{"x": x} for x in range(4)], enqueue=False)
+    assert [row["x"] for row in view.rows()] == [0] and len(view.study.trials) == 1
+    assert view.status().waiting == 3, "the cells it lists count as waiting without being enqueued"
