@@ -222,8 +222,9 @@ def train_cell(cell: dict, options: Mapping[str, Any], configs: Grid) -> dict:
 
 
 def write_csv(cells: Grid, csv_path: Path) -> list[dict]:
-    """The finished rows, from the storage, written whole to ``csv_path`` (in grid order)."""
-    rows = [{column: row[column] for column in COLUMNS} for row in cells.rows()]
+    """Every finished row in the storage (this run's cells first, in grid order), written whole to ``csv_path``:
+    a run over fewer envs or encoders does not drop the rows of others from the file."""
+    rows = [{column: row[column] for column in COLUMNS} for row in cells.rows(every=True)]
     if not rows:
         return rows
     partial = csv_path.with_name(f".{csv_path.name}.{uuid.uuid4().hex}")

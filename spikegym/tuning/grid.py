@@ -253,12 +253,14 @@ class Grid:
             time.sleep(self.heartbeat)
         return ran
 
-    def rows(self) -> list[Row]:
-        """The rows of the completed cells, in the grid's order (each cell once)."""
+    def rows(self, every: bool = False) -> list[Row]:
+        """The rows of the completed cells, in the grid's order (each cell once); with ``every``, also those of
+        cells other runs listed in the same study (after this grid's, in the order they finished)."""
         done = {}
         for trial in self._trials(states=(TrialState.COMPLETE,)):
             done.setdefault(trial.user_attrs[CELL_KEY], trial.user_attrs[ROW_KEY])
-        return [done[key] for key in self.keys if key in done]
+        own = [done[key] for key in self.keys if key in done]
+        return own + [row for key, row in done.items() if key not in self.keys] if every else own
 
     def failures(self) -> list[tuple[Cell, str]]:
         """The cells whose function raised, each with its error (cells done since excluded)."""

@@ -178,3 +178,12 @@ def test_a_read_only_view_enqueues_nothing(tmp_path: Path) -> None:
     view = Grid(storage, "view", [{"x": x} for x in range(4)], enqueue=False)
     assert [row["x"] for row in view.rows()] == [0] and len(view.study.trials) == 1
     assert view.status().waiting == 3, "the cells it lists count as waiting without being enqueued"
+
+
+def test_every_row_of_the_study_is_read_when_asked_this_grids_first(tmp_path: Path) -> None:
+    storage = str(tmp_path / "grid.log")
+    Grid(storage, "shared", [{"x": 0}, {"x": 1}]).work(lambda cell: {"x": cell["x"]})
+    mine = Grid(storage, "shared", [{"x": 2}])
+    mine.work(lambda cell: {"x": cell["x"]})
+    assert [row["x"] for row in mine.rows()] == [2]
+    assert [row["x"] for row in mine.rows(every=True)] == [2, 0, 1]
