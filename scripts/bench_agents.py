@@ -102,11 +102,12 @@ def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Pa
     }
 
 
-def append(csv_path: Path, row: dict) -> None:
+def append(csv_path: Path, row: dict, columns: list[str] = COLUMNS) -> None:
+    """Append ``row`` to ``csv_path`` (its header first, if the file is new)."""
     new = not csv_path.is_file()
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with csv_path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         if new:
             writer.writeheader()
         writer.writerow(row)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from bench_agents import append
 
 from spikegym.cli.main import main as spikegym
 from spikegym.encoders import names
@@ -81,16 +82,6 @@ def run_one(env_id: str, encoder: str, substeps: int, seed: int, options: argpar
         "synaptic_ops": round(report.spiking.synaptic_ops, 1), "energy_nj": round(report.spiking.energy_pj / 1000, 4),
         "wall_s": round(wall, 1), "steps_per_s": round(model.num_timesteps / wall, 1), "run_dir": str(run_dir),
     }  # fmt: skip
-
-
-def append(csv_path: Path, row: dict) -> None:
-    new = not csv_path.is_file()
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with csv_path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def summary(rows: Sequence[dict]) -> dict[int, dict[str, tuple[float, float, int]]]:
@@ -165,7 +156,7 @@ def main() -> None:
             if (options.env, options.encoder, substeps, seed) in done:
                 continue
             row = run_one(options.env, options.encoder, substeps, seed, options)
-            append(csv_path, row)
+            append(csv_path, row, COLUMNS)
             print(f"T={substeps} seed {seed}: return {row['final_return']}, {row['input_spikes_per_decision']} "
                   f"input spikes, {row['energy_nj']} nJ per decision", flush=True)  # fmt: skip
     with csv_path.open(newline="") as handle:

@@ -93,7 +93,7 @@ def baseline_cost(recipe: Recipe, n_features: int, n_actions: int, energies: Ene
     arch = list(recipe.ann_net_arch)
     if recipe.algo not in STATEFUL:
         return dense_cost([n_features, *arch, n_actions], energies)
-    lstm = linear_macs([nn.LSTM(n_features, arch[0])])
+    lstm = 4 * arch[0] * (n_features + arch[0])  # its input and recurrent weights, four gates
     mlp = dense_cost([*arch, n_actions], energies)
     return DecisionCost(0.0, lstm + mlp.macs, (lstm + mlp.macs) * energies.e_mac_pj)
 
