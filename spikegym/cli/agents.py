@@ -15,10 +15,12 @@ import numpy as np
 
 from spikegym.cli.checks import env_spaces
 from spikegym.rl.energy import E_AC_PJ, E_MAC_PJ, EnergyModel
+from spikegym.rl.energy_models import PRESETS, energy_model
 from spikegym.rl.recipes import ALGOS, RecipeError, find_recipe
 from spikegym.rl.runs import Run, RunError, load_run
 
 if TYPE_CHECKING:
+    from spikegym.rl.replay import ReplayReport
     from spikegym.rl.training import Overrides
 
 
@@ -102,8 +104,27 @@ def add_parsers(commands: Any) -> None:
     replay.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
     replay.add_argument("--video", help="save the first episode as a .gif or .mp4")
     replay.add_argument("--raster", help="save the first episode's input and hidden spike rasters (.png)")
-    replay.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per accumulate (default {E_AC_PJ})")
-    replay.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per multiply-accumulate ({E_MAC_PJ})")
+    replay.add_argument(
+        "--energy-model",
+        metavar="NAME|FILE.yaml",
+        help=f"price the operations with a preset ({', '.join(sorted(PRESETS))}) or a custom model's YAML file "
+        "(name, e_ac_pj, e_mac_pj, optional e_neuron_pj, e_memory_pj, source, leaves_out); docs/energy.md "
+        f"gives each preset's source (default: {E_AC_PJ} pJ per AC, {E_MAC_PJ} pJ per MAC, nothing else)",
+    )
+    replay.add_argument(
+        "--memory", action="store_true", help="add the preset's memory-access term (a weight read per AC and MAC)"
+    )
+    replay.add_argument(
+        "--e-ac", type=float, help=f"pJ per accumulate of a model of ACs and MACs only (default {E_AC_PJ})"
+    )
+    replay.add_argument(
+        "--e-mac", type=float, help=f"pJ per multiply-accumulate of a model of ACs and MACs only ({E_MAC_PJ})"
+    )
+    replay.add_argument(
+        "--no-neurobench",
+        action="store_true",
+        help="skip NeuroBench's counts of a spiking run (measured when neurobench is installed)",
+    )
     replay.add_argument(
         "--allow-edited",
         action="store_true",
@@ -306,23 +327,22 @@ def _last_evaluation(run_dir: Path) -> float | None:
 
 def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Load the run, replay it and print the report."""
+    from spikegym.rl.neurobench_metrics import neurobench_installed
     from spikegym.rl.replay import baseline_name, check_outputs, replay
 
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     if not 0 <= args.seed < 2**32:
         parser.error(f"--seed must be an integer in [0, {2**32 - 1}], got {args.seed}")
-    for flag, value in (("--e-ac", args.e_ac), ("--e-mac", args.e_mac)):
-        if not (math.isfinite(value) and value >= 0):
-            parser.error(f"{flag} must be a finite energy >= 0 (pJ), got {value}")
+    energy = _energy_model(args, parser)
     try:
         run = load_run(args.run_dir, allow_edited=args.allow_edited)
         check_outputs(run, args.video, args.raster, ("--video", "--raster"))
     except (RunError, ValueError) as error:
         parser.error(str(error))
     _warn_about(run)
-    energy = EnergyModel(args.e_ac, args.e_mac)
-    report = replay(run, args.episodes, args.deterministic, args.seed, energy, args.video, args.raster)
+    neurobench = run.spiking and not args.no_neurobench and neurobench_installed()
+    report = replay(run, args.episodes, args.deterministic, args.seed, energy, args.video, args.raster, neurobench)
     info = run.info
     print(f"{info.env_id} {info.algo} ({info.policy}{', ' + info.encoder if info.encoder else ''}, seed {info.seed})")
     if run.checkpoint is not None:
@@ -330,7 +350,7 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if run.interrupted:
         print(f"interrupted run: training stopped by {info.stop_signal} at step {info.steps} of {info.n_timesteps}")
     print(f"return over {args.episodes} episodes: {report.mean_return:.2f} +- {report.std_return:.2f}")
-    print(f"energy model: {energy.e_ac_pj} pJ per accumulate (AC), {energy.e_mac_pj} pJ per multiply-accumulate (MAC)")
+    print("\n".join(energy.describe()))
     if report.spiking is not None and report.ann is not None:
         print(f"input: {report.input_spikes:.1f} spikes per decision ({report.input_rate:.4f} per channel per step)")
         rates = ", ".join(f"layer {i + 1} {rate:.4f}" for i, rate in enumerate(report.hidden_rates))
@@ -338,21 +358,90 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         rows = [("spiking", report.spiking), ("same-size ANN", report.ann)]
         if report.baseline is not None:
             rows.append((baseline_name(run.recipe), report.baseline))
-        print(f"{'per decision':<16}{'synaptic ops (AC)':>18}{'MACs':>10}{'energy nJ':>11}")
+        print(f"{'per decision':<16}{'synaptic ops (AC)':>18}{'neuron updates':>16}{'MACs':>10}{'energy nJ':>11}")
         for name, cost in rows:
-            print(f"{name:<16}{cost.synaptic_ops:>18.0f}{cost.macs:>10.0f}{cost.energy_pj / 1000:>11.3f}")
+            print(
+                f"{name:<16}{cost.synaptic_ops:>18.0f}{cost.neuron_updates:>16.0f}{cost.macs:>10.0f}"
+                f"{cost.energy_pj / 1000:>11.3f}"
+            )
         print(f"spiking / same-size ANN energy: {report.spiking.energy_pj / report.ann.energy_pj:.3f}")
         if report.baseline is not None:
             print(
                 f"spiking / {info.algo} ANN baseline energy: {report.spiking.energy_pj / report.baseline.energy_pj:.3f}"
                 " (the recipe's ann_net_arch on the raw observation, as spikegym train --ann trains it)"
             )
+        _print_neurobench(report, energy, args.no_neurobench)
     elif report.ann is not None:
         print(f"per decision: {report.ann.macs:.0f} MACs, {report.ann.energy_pj / 1000:.3f} nJ")
     for flag, path in (("video", args.video), ("raster", args.raster)):
         if path:
             print(f"{flag}: {path}")
     return 0
+
+
+def _energy_model(args: argparse.Namespace, parser: argparse.ArgumentParser) -> EnergyModel:
+    """The energy model the replay flags ask for: a preset or YAML file (``--energy-model``, ``--memory``), or
+    one of ACs and MACs only (``--e-ac``, ``--e-mac``); a conflict or a bad value is a usage error."""
+    custom = [flag for flag, value in (("--e-ac", args.e_ac), ("--e-mac", args.e_mac)) if value is not None]
+    for flag, value in (("--e-ac", args.e_ac), ("--e-mac", args.e_mac)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            parser.error(f"{flag} must be a finite energy >= 0 (pJ), got {value}")
+    if args.energy_model is None:
+        if args.memory:
+            parser.error("--memory adds a preset's memory-access term: give --energy-model NAME with it")
+        if not custom:
+            return EnergyModel()
+        return EnergyModel(
+            E_AC_PJ if args.e_ac is None else args.e_ac,
+            E_MAC_PJ if args.e_mac is None else args.e_mac,
+            name="custom",
+            source=f"given with {' and '.join(custom)}",
+        )
+    if custom:
+        parser.error(
+            f"{' and '.join(custom)} set the energies of a model of ACs and MACs only; --energy-model "
+            f"{args.energy_model} brings its own: give one or the other (a YAML model can hold your own figures)"
+        )
+    if args.memory and args.energy_model not in PRESETS:
+        parser.error("--memory adds a preset's memory-access term; a YAML model sets its own e_memory_pj")
+    try:
+        return energy_model(args.energy_model, args.memory)
+    except ValueError as error:
+        parser.error(f"--energy-model: {error}")
+
+
+def _print_neurobench(report: ReplayReport, energy: EnergyModel, skipped: bool) -> None:
+    """NeuroBench's counts of the acting network next to spikegym's, and both energies under ``energy``."""
+    from spikegym.rl.neurobench_metrics import NEUROBENCH_INSTALL
+
+    counts = report.neurobench
+    if counts is None:
+        print(
+            "NeuroBench counts: " + ("skipped (--no-neurobench)" if skipped else f"not installed: {NEUROBENCH_INSTALL}")
+        )
+        return
+    spiking = report.spiking
+    print(
+        f"NeuroBench (SynapticOperations, MembraneUpdates, ActivationSparsity) of the acting network over the "
+        f"{counts.decisions} replayed decisions, per decision, next to spikegym's counts:"
+    )
+    print(
+        f"{'':<12}{'effective ACs':>15}{'effective MACs':>16}{'dense ops':>12}{'neuron updates':>16}"
+        f"{'act. sparsity':>15}{'energy nJ':>11}"
+    )
+    nb_energy = counts.cost(energy).energy_pj
+    print(
+        f"{'NeuroBench':<12}{counts.effective_acs:>15.1f}{counts.effective_macs:>16.1f}{counts.dense_ops:>12.0f}"
+        f"{counts.membrane_updates:>16.1f}{counts.activation_sparsity:>15.4f}{nb_energy / 1000:>11.3f}"
+    )
+    print(
+        f"{'spikegym':<12}{spiking.synaptic_ops:>15.1f}{spiking.macs:>16.1f}{report.dense_ops:>12.0f}"
+        f"{spiking.neuron_updates:>16.1f}{report.activation_sparsity:>15.4f}{spiking.energy_pj / 1000:>11.3f}"
+    )
+    print(
+        "(spikegym counts every weight of the head as a MAC and every neuron at every sub-step as updated; "
+        "NeuroBench only nonzero inputs x nonzero weights and membranes that changed: docs/energy.md)"
+    )
 
 
 def _warn_about(run: Run) -> None:

@@ -18,8 +18,9 @@ from spikegym.envs.feature_names import display_names, label_channel_blocks
 from spikegym.envs.wrappers import ScaledObservationWrapper, SpikeObservationWrapper
 from spikegym.rl.acting import Agent
 from spikegym.rl.algorithms import STATEFUL
-from spikegym.rl.energy import DecisionCost, EnergyModel, dense_cost, linear_macs, spiking_cost
+from spikegym.rl.energy import DecisionCost, EnergyModel, decision_cost, dense_cost, linear_macs, spiking_cost
 from spikegym.rl.extractors import SpikingExtractor
+from spikegym.rl.neurobench_metrics import NeuroBenchCounts, neurobench_counts, require_neurobench
 from spikegym.rl.recipes import Recipe
 from spikegym.rl.recurrent import SpikingRecurrentCore
 from spikegym.rl.runs import Run, RunError
@@ -39,11 +40,16 @@ class ReplayReport:
     :param input_rate: input spikes per channel per sub-step.
     :param hidden_rates: spikes per neuron per sub-step, per spiking layer.
     :param hidden_spikes: mean spikes of all spiking layers per decision.
+    :param activation_sparsity: the share of the spiking layers' neurons x sub-steps without a spike.
+    :param dense_ops: every input times every weight of the spiking layers at every sub-step, plus the head's
+        MACs, per decision (NeuroBench's ``Dense``).
     :param spiking: the spiking network's cost per decision (``None`` for an ANN run).
     :param ann: the cost of the equivalent ANN (same layer sizes on the raw observation) per decision.
     :param baseline: for a spiking run, the cost of the algorithm's standard MLP (the recipe's
         ``ann_net_arch`` on the raw observation, what the benchmark's MLP baseline runs) per decision.
     :param energy: the energy model used.
+    :param neurobench: NeuroBench's counts of the acting network on the replayed spike inputs (spiking runs
+        replayed with ``neurobench=True``), per decision.
     """
 
     returns: list[float]
@@ -51,10 +57,13 @@ class ReplayReport:
     input_rate: float = 0.0
     hidden_rates: list[float] = field(default_factory=list)
     hidden_spikes: float = 0.0
+    activation_sparsity: float = 0.0
+    dense_ops: float = 0.0
     spiking: DecisionCost | None = None
     ann: DecisionCost | None = None
     baseline: DecisionCost | None = None
     energy: EnergyModel = field(default_factory=EnergyModel)
+    neurobench: NeuroBenchCounts | None = None
 
     @property
     def mean_return(self) -> float:
@@ -94,8 +103,7 @@ def baseline_cost(recipe: Recipe, n_features: int, n_actions: int, energies: Ene
     if recipe.algo not in STATEFUL:
         return dense_cost([n_features, *arch, n_actions], energies)
     lstm = 4 * arch[0] * (n_features + arch[0])  # its input and recurrent weights, four gates
-    mlp = dense_cost([*arch, n_actions], energies)
-    return DecisionCost(0.0, lstm + mlp.macs, (lstm + mlp.macs) * energies.e_mac_pj)
+    return decision_cost(0.0, lstm + dense_cost([*arch, n_actions]).macs, energies)
 
 
 def baseline_name(recipe: Recipe) -> str:
@@ -136,16 +144,20 @@ def replay(
     energy: EnergyModel | None = None,
     video: str | Path | None = None,
     raster: str | Path | None = None,
+    neurobench: bool = False,
 ) -> ReplayReport:
     """Evaluate ``run`` for ``episodes`` episodes and measure its spikes and cost per decision.
 
     The env is seeded with ``seed`` on its first reset. ``video`` (``.gif``, or
     ``.mp4`` with the ``video`` extra) saves the first episode's frames; ``raster`` plots its input and hidden
-    spike rasters.
+    spike rasters. With ``neurobench`` a spiking run's acting network is measured by NeuroBench on every
+    replayed spike input too (:func:`~spikegym.rl.neurobench_metrics.neurobench_counts`; an optional install).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     check_outputs(run, video, raster)
+    if neurobench and run.spiking:
+        require_neurobench()
     env = make_replay_env(run, render_mode="rgb_array" if video else None)
     model = load_model(run)
     if model.observation_space != env.observation_space:
@@ -160,10 +172,11 @@ def replay(
     energies = energy or EnergyModel()
     returns, input_spikes, layer_spikes, decisions = [], 0.0, None, 0
     frames, episode_blocks, episode_layers = [], [], []
+    inputs, starts = [], []  # spike inputs and episode starts per decision, for NeuroBench
     agent = Agent(model, deterministic)
     observation, _ = env.reset(seed=seed)
     for episode in range(episodes):
-        total, done = 0.0, False
+        total, done, first = 0.0, False, True
         agent.episode_started()
         while not done:
             if video is not None and episode == 0:
@@ -175,10 +188,13 @@ def replay(
                     counts if layer_spikes is None else [a + b for a, b in zip(layer_spikes, counts, strict=True)]
                 )
                 input_spikes += float(extractor.last_input.sum())
+                if neurobench:
+                    inputs.append(extractor.last_input[0].to(torch.uint8))
+                    starts.append(first)
                 if episode == 0 and raster is not None:
                     episode_blocks.append(extractor.last_input[0].numpy())
                     episode_layers.append([spikes[0].numpy() for spikes in extractor.last_spikes])
-            decisions += 1
+            decisions, first = decisions + 1, False
             observation, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated
@@ -196,19 +212,22 @@ def replay(
             count / decisions / (steps * size) for count, size in zip(layer_spikes or [], sizes, strict=True)
         ]
         report.hidden_spikes = sum(layer_spikes or []) / decisions
+        report.activation_sparsity = 1.0 - report.hidden_spikes / (steps * sum(sizes))
+        report.dense_ops = steps * dense_cost([extractor.layers[0].in_features, *sizes]).macs + head_macs
         spikes_in = [report.input_spikes] + [count / decisions for count in (layer_spikes or [])[:-1]]
-        report.spiking = spiking_cost(list(extractor.layers), spikes_in, head_macs, energies)
+        report.spiking = spiking_cost(list(extractor.layers), spikes_in, head_macs, energies, steps)
         n_features = (
             env.layout.n_features if isinstance(env, ScaledObservationWrapper) else env.gym_encoder.layout.n_features
         )
-        ann = dense_cost([n_features, *sizes], energies)
-        report.ann = DecisionCost(0.0, ann.macs + head_macs, (ann.macs + head_macs) * energies.e_mac_pj)
+        report.ann = decision_cost(0.0, dense_cost([n_features, *sizes]).macs + head_macs, energies)
         n_actions = int(np.prod(env.action_space.shape)) if env.action_space.shape else int(env.action_space.n)
         report.baseline = baseline_cost(run.recipe, n_features, n_actions, energies)
         extractor.record = False
+        if neurobench:
+            stateful = isinstance(model, RecurrentPPO)
+            report.neurobench = neurobench_counts(extractor, head, torch.stack(inputs), starts if stateful else None)
     else:
-        macs = linear_macs([extractor, *head])
-        report.ann = DecisionCost(0.0, macs, macs * energies.e_mac_pj)
+        report.ann = decision_cost(0.0, linear_macs([extractor, *head]), energies)
     if video is not None:
         _save_video(frames, Path(video), fps=int(env.metadata.get("render_fps", 30)))
     if raster is not None:
