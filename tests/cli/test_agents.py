@@ -77,6 +77,22 @@ def _refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["replay", "/nonexistent/run", "--seed", "-1"], "--seed must be an integer in [0, "),
         (["replay", "/nonexistent/run", "--e-ac", "-1"], "--e-ac must be a finite energy >= 0 (pJ), got -1.0"),
         (["replay", "/nonexistent/run", "--e-mac", "nan"], "--e-mac must be a finite energy >= 0 (pJ), got nan"),
+        (
+            ["replay", "/nonexistent/run", "--energy-model", "truenorth"],
+            "--energy-model: energy model 'truenorth' is neither a preset (one of ['horowitz-45nm-fp16', ",
+        ),
+        (
+            ["replay", "/nonexistent/run", "--energy-model", "loihi", "--e-ac", "1"],
+            "--e-ac set the energies of a model of ACs and MACs only; --energy-model loihi brings its own",
+        ),
+        (
+            ["replay", "/nonexistent/run", "--memory"],
+            "--memory adds a preset's memory-access term: give --energy-model",
+        ),
+        (
+            ["replay", "/nonexistent/run", "--energy-model", "/nonexistent/chip.yaml"],
+            "--energy-model: energy model file '/nonexistent/chip.yaml' does not exist",
+        ),
     ],
 )
 def test_the_commands_refuse_bad_input(arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -319,3 +335,40 @@ def test_replay_prints_the_cost_next_to_the_same_size_ann_and_the_mlp_baseline(
     assert set(rows) >= {"spiking", "same-size ANN", "MLP 64-64"}
     assert rows["MLP 64-64"][-2] == str(4 * 64 + 64 * 64 + 64 * 2)  # MACs of the recipe's ann_net_arch
     assert "spiking / same-size ANN energy: " in out and "spiking / ppo ANN baseline energy: " in out
+
+
+def test_replay_refuses_a_malformed_energy_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "chip.yaml"
+    model.write_text("name: chip\ne_ac_pj: -2\ne_mac_pj: 1\n")
+    err = _refused(["replay", "/nonexistent/run", "--energy-model", str(model)], capsys)
+    assert f"--energy-model: energy model file '{model}': e_ac_pj must be a finite energy >= 0 (pJ), got -2" in err
+    err = _refused(["replay", "/nonexistent/run", "--energy-model", str(model), "--memory"], capsys)
+    assert "--memory adds a preset's memory-access term; a YAML model sets its own e_memory_pj" in err
+
+
+def test_replay_with_an_energy_model_prints_it_its_source_what_it_leaves_out_and_neurobenchs_counts(
+    small_runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from spikegym.cli.main import main
+    from spikegym.rl.neurobench_metrics import NEUROBENCH_INSTALL, neurobench_installed
+
+    if not neurobench_installed():
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"NeuroBench is not installed: {NEUROBENCH_INSTALL}")
+    run = str(small_runs["nir_exact"])
+    assert main(["replay", run, "--episodes", "1", "--deterministic", "--energy-model", "loihi"]) == 0
+    out = capsys.readouterr().out
+    assert "energy model loihi: 23.6 pJ per synaptic op (AC), 4.6 pJ per MAC, 81 pJ per neuron update" in out
+    assert "  source: M. Davies et al., 'Loihi: A Neuromorphic Manycore Processor" in out
+    assert "  leaves out: the encoder that turns observations into spikes" in out
+    rows = {
+        line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("NeuroBench ", "spikegym "))
+    }
+    assert set(rows) == {"NeuroBench", "spikegym"}
+    assert float(rows["NeuroBench"][0]) == pytest.approx(float(rows["spikegym"][0]), rel=1e-3)  # effective ACs
+    spiking = next(line.split() for line in out.splitlines() if line.startswith("spiking "))
+    assert int(spiking[2]) > 0  # neuron updates per decision
+    assert main(["replay", run, "--episodes", "1", "--no-neurobench", "--energy-model", "horowitz-45nm-int8"]) == 0
+    out = capsys.readouterr().out
+    assert "NeuroBench counts: skipped (--no-neurobench)" in out and "energy model horowitz-45nm-int8: " in out

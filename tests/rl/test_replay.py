@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,9 +12,11 @@ import torch
 import yaml
 
 from spikegym.rl.energy import EnergyModel, dense_cost, spiking_cost
+from spikegym.rl.energy_models import energy_model
 from spikegym.rl.extractors import SpikingExtractor
 from spikegym.rl.replay import make_replay_env, recorded_actions, replay
 from spikegym.rl.runs import RunError, load_run
+from spikegym.rl.training import load_model
 
 
 def test_energy_of_a_hand_computed_tiny_network() -> None:
@@ -79,3 +82,36 @@ def test_replay_refuses_a_config_that_does_not_match_the_model(trained: tuple[Pa
         load_run(copy)
     with pytest.raises(RunError, match="does not match its model"):
         replay(load_run(copy, allow_edited=True), episodes=1)
+
+
+def test_replay_counts_neuron_updates_and_neurobenchs_counts_match_its_own(trained: tuple[Path, object]) -> None:
+    try:
+        import neurobench  # noqa: F401
+    except ImportError as error:
+        message = f"NeuroBench is not installed ({error}): pip install --no-deps neurobench==2.3.0"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    run = load_run(trained[0])
+    loihi = energy_model("loihi")
+    report = replay(run, episodes=1, deterministic=True, energy=loihi, neurobench=True)
+    spiking, counts = report.spiking, report.neurobench
+    assert spiking is not None and counts is not None and counts.decisions == report.returns[0]  # CartPole: 1 a step
+    steps, hidden = load_model(run).observation_space.shape[0], run.recipe.spiking["hidden"]
+    assert spiking.neuron_updates == steps * sum(hidden)
+    expected = spiking.synaptic_ops * 23.6 + spiking.macs * loihi.e_mac_pj + spiking.neuron_updates * 81.0
+    assert spiking.energy_pj == pytest.approx(expected)
+    # batched in NeuroBench, one decision at a time in replay: a last-bit rounding may flip a rare spike
+    assert counts.effective_acs == pytest.approx(spiking.synaptic_ops, rel=1e-3)
+    assert counts.effective_macs == pytest.approx(spiking.macs, rel=1e-3)
+    assert counts.dense_ops == pytest.approx(report.dense_ops)
+    assert counts.activation_sparsity == pytest.approx(report.activation_sparsity, abs=1e-4)
+    assert 0 < counts.membrane_updates <= spiking.neuron_updates
+    assert counts.cost(loihi).energy_pj == pytest.approx(spiking.energy_pj, rel=1e-2)
+
+
+def test_replay_with_the_default_model_prices_acs_and_macs_only(trained: tuple[Path, object]) -> None:
+    report = replay(load_run(trained[0]), episodes=1, deterministic=True)
+    spiking = report.spiking
+    assert spiking is not None and spiking.neuron_updates > 0 and report.neurobench is None
+    assert spiking.energy_pj == pytest.approx(spiking.synaptic_ops * 0.9 + spiking.macs * 4.6)
