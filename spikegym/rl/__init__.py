@@ -6,7 +6,8 @@ actors (:mod:`~spikegym.rl.policies`), recipes per algorithm and env
 (:mod:`~spikegym.rl.recipes`), training into run directories that survive being
 stopped (:mod:`~spikegym.rl.training`, :mod:`~spikegym.rl.interrupt`,
 :mod:`~spikegym.rl.runs`), replay and the cost
-per decision (:mod:`~spikegym.rl.replay`, :mod:`~spikegym.rl.energy`), NIR
+per decision (:mod:`~spikegym.rl.replay`, :mod:`~spikegym.rl.energy`, energy models with their sources in
+:mod:`~spikegym.rl.energy_models`, NeuroBench's counts in :mod:`~spikegym.rl.neurobench_metrics`), NIR
 export and the readers that check it (:mod:`~spikegym.rl.export`,
 :mod:`~spikegym.rl.nir_readers`) and rollouts recorded with a trained agent
 (:mod:`~spikegym.rl.rollouts`).
