@@ -9,9 +9,9 @@ written.
 
 Encoding kernels take the raw signal with the bounds ``low``/``high`` and
 scale it as they go (``clip((x - low) / (high - low), 0, 1)``; bounds 0 and 1
-leave an already scaled signal as it is, bit for bit). They count the values
-that are not finite and leave finding the first one to the caller's error
-path. They write spikes only; the decoding kernels read spikes and write the
+leave an already scaled signal as it is, bit for bit). They return how many
+columns hold a value that is not finite (0: all finite) and leave finding
+the first one to the caller's error path. They write spikes only; the decoding kernels read spikes and write the
 reconstruction with the same arithmetic, so a decoder is its encoder's own
 reconstruction and cannot drift from it.
 
@@ -52,9 +52,9 @@ def split(n_cols):
 # ----------------------------------------------------------------- exp rule
 #
 # exp(y) for y <= 0 from IEEE basic operations only (multiply, add, floor, a
-# table of powers of two), so that numba, torch on the CPU and torch on CUDA
-# compute the same bits: y = k ln2 + r with |r| <= ln2 / 2, exp(r) by a
-# Taylor polynomial in Horner form, times 2**k from a table.
+# power of two), so that numba, torch on the CPU and torch on CUDA compute the
+# same bits: y = k ln2 + r with |r| <= ln2 / 2, exp(r) by a Taylor polynomial
+# in Horner form, times 2**k (exact: from a table in torch, from its bits here).
 
 
 def exp_constants(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -72,24 +72,28 @@ def exp_constants(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, inline="always")
-def _exp_negative(y, constants, powers, exponent, reduced, out):
+def _exp_negative(y, constants, bits, reduced, out):
     """``out[m] = exp(y[m])`` for ``y <= 0`` (below ``constants[0]`` taken as that) by the exp rule, in ``y``'s
-    dtype; ``exponent`` and ``reduced`` are work arrays of ``y``'s size. One loop per stage, over all
-    elements, so each vectorises."""
+    dtype; ``bits`` (int64) and ``reduced`` are work arrays of ``y``'s size. The first loop reduces and runs
+    the first eight Taylor terms; ``2**k`` is built from its float64 bits (exact in float32 too, as the
+    table of powers that the torch path reads), so no loop gathers from a table and each vectorises."""
     size = y.shape[0]
+    c = constants
+    powers = bits.view(np.float64)
     for m in range(size):
-        v = max(y[m], constants[0])
-        k = np.floor(v * constants[1] + constants[2])
-        exponent[m] = k
-        reduced[m] = (v - k * constants[3]) - k * constants[4]
-        out[m] = constants[5]
-    for d in range(6, constants.shape[0]):
-        c = constants[d]
+        v = max(y[m], c[0])
+        k = np.floor(v * c[1] + c[2])
+        r = (v - k * c[3]) - k * c[4]
+        reduced[m] = r
+        out[m] = ((((((c[5] * r + c[6]) * r + c[7]) * r + c[8]) * r + c[9]) * r + c[10]) * r + c[11]) * r + c[12]
+        bits[m] = (np.int64(k) + 1023) << 52
+    for d in range(13, c.shape[0]):  # float64's higher degree
+        cd = c[d]
         for m in range(size):
-            out[m] = out[m] * reduced[m] + c
-    top = powers.shape[0] - 1
+            out[m] = out[m] * reduced[m] + cd
+    dtype = out.dtype.type
     for m in range(size):
-        out[m] = out[m] * powers[int(exponent[m]) + top]
+        out[m] = out[m] * dtype(powers[m])
 
 
 # ------------------------------------------------------------------ helpers
@@ -107,43 +111,48 @@ def narrow(x, out):
 def normalize(x, low, high, out):
     """Write ``clip((x - low) / (high - low), 0, 1)`` into ``out``.
 
-    Returns ``(first_bad, clipped)``: the flat index of the first NaN/inf value
-    (``-1`` if none; scaling stops there) and how many values were clipped.
+    Returns the flat index of the first NaN/inf value of ``x``, or ``-1`` if
+    there is none (``out`` then holds NaN or a clipped inf at such values).
     """
     n_time, n_cols = x.shape
-    n_features = low.shape[0]
-    clipped = 0
+    dtype = out.dtype.type
+    zero, one = dtype(0.0), dtype(1.0)
+    lows = _spread(low, 0, n_cols, 1)
+    spans = _spread(_spans(low, high), 0, n_cols, 1)
+    unit = _unit(low, high)
+    poison = np.zeros(n_cols, dtype)
     for t in range(n_time):
         for n in range(n_cols):
             v = x[t, n]
-            if not np.isfinite(v):
-                return t * n_cols + n, clipped
-            j = n % n_features
-            u = (v - low[j]) / (high[j] - low[j])
-            if u < 0.0 or u > 1.0:
-                clipped += 1
-                u = min(max(u, 0.0), 1.0)
-            out[t, n] = u
-    return -1, clipped
+            poison[n] += v - v
+            out[t, n] = _scale(v, lows[n], spans[n], zero, one, unit)
+    if _count_poisoned(poison) == 0:
+        return -1
+    for m in range(x.size):  # the error path: find the first value that is not finite
+        if _not_finite(x.flat[m]):
+            return m
+    return -1
 
 
 @njit(cache=True, inline="always")
 def _spread(values, first, last, repeat):
     """Per-feature ``values`` spread over the columns ``first .. last - 1``, each column repeated ``repeat``
-    times (the bins of a population code): column ``n`` gets feature ``n % F``."""
+    times (the bins of a population code): column ``n`` gets feature ``n % F``. The first period is written
+    element by element, the rest by doubling copies, so a wide batch costs a few memory copies."""
     n_features = values.shape[0]
     if first == 0 and last == n_features and repeat == 1:  # one stream: the values themselves, read only
         return values
-    out = np.empty((last - first) * repeat, values.dtype)
-    j = first % n_features
-    i = 0
-    for _ in range(first, last):
-        for _ in range(repeat):
-            out[i] = values[j]
-            i += 1
-        j += 1
-        if j == n_features:
-            j = 0
+    size = (last - first) * repeat
+    out = np.empty(size, values.dtype)
+    period = n_features * repeat
+    offset = (first % n_features) * repeat
+    for i in range(min(period, size)):
+        out[i] = values[((offset + i) % period) // repeat]
+    filled = period
+    while filled < size:
+        step = min(filled, size - filled)
+        out[filled : filled + step] = out[:step]
+        filled += step
     return out
 
 
@@ -153,15 +162,34 @@ def _spans(low, high):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _scale(v, low, span, zero, one):
-    """``clip((v - low) / span, 0, 1)`` in ``v``'s dtype."""
-    return min(max((v - low) / span, zero), one)
+def _scale(v, low, span, zero, one, unit):
+    """``clip((v - low) / span, 0, 1)`` in ``v``'s dtype; ``clip(v, 0, 1)`` if ``unit`` (see :func:`_unit`)."""
+    return min(max(v if unit else (v - low) / span, zero), one)
+
+
+@njit(cache=True, inline="always")
+def _unit(low, high):
+    """Whether every feature's bounds are 0 and 1, where scaling is the clip alone (``(v - 0) / 1 == v``
+    exactly): a loop-invariant flag, so the loop runs without the subtraction and the division (the stream
+    path of the wrappers, whose signal is already scaled)."""
+    return (low == 0.0).all() and (high == 1.0).all()
 
 
 @njit(cache=True, inline="always")
 def _not_finite(v):
     """1 if ``v`` is NaN or inf, else 0 (branch-free, so the loop around it vectorises)."""
     return 1 if (v - v) != 0 else 0
+
+
+@njit(cache=True, inline="always")
+def _count_poisoned(poison):
+    """How many columns met a value that is not finite, from each column's sum of ``v - v`` (0 while every ``v``
+    is finite, NaN after the first that is not): a float sum per column vectorises where an integer count does
+    not."""
+    count = 0
+    for i in range(poison.shape[0]):
+        count += _not_finite(poison[i])
+    return count
 
 
 # --------------------------------------------------- step-forward and LIF
@@ -175,22 +203,24 @@ def _leaky_columns(x, low, high, value, beta, threshold, spikes, first, last):
     spans = _spread(_spans(low, high), first, last, 1)
     leaks = _spread(one - beta, first, last, 1)
     thetas = _spread(threshold, first, last, 1)
-    bad = 0
+    leaky = (leaks != zero).any()  # loop invariant: without a leak (step-forward) the loop skips its arithmetic
+    unit = _unit(low, high)
+    poison = np.zeros(last - first, dtype)
     for t in range(x.shape[0]):
         for i in range(last - first):
             n = first + i
             v = x[t, n]
-            bad += _not_finite(v)
-            u = _scale(v, lows[i], spans[i], zero, one)
+            poison[i] += v - v
+            u = _scale(v, lows[i], spans[i], zero, one, unit)
             r = value[n]
-            b = r - leaks[i] * (r - half)
+            b = r - leaks[i] * (r - half) if leaky else r
             d = u - b
             theta = thetas[i]
             up = d > theta
             down = d < -theta
             value[n] = b + theta if up else (b - theta if down else b)
             spikes[t, n] = 1 if up else (-1 if down else 0)
-    return bad
+    return _count_poisoned(poison)
 
 
 @njit(cache=True, error_model="numpy")
@@ -202,7 +232,7 @@ def leaky_encode(x, low, high, value, beta, threshold, spikes):
     (exactly ``r`` without a leak); then an up spike fires when the scaled
     input exceeds it by more than the threshold and a down spike when the
     input falls below it by more, moving it by one threshold.
-    Returns the number of values of ``x`` that are not finite.
+    Returns the number of columns of ``x`` that hold a value that is not finite.
     """
     return _leaky_columns(x, low, high, value, beta, threshold, spikes, 0, x.shape[1])
 
@@ -249,14 +279,15 @@ def _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, 
     zero, half, one, two = dtype(0.0), dtype(0.5), dtype(1.0), dtype(2.0)
     lows = _spread(low, first, last, 1)
     spans = _spread(_spans(low, high), first, last, 1)
+    unit = _unit(low, high)
     frequencies = _spread(frequency, first, last, 1)
-    bad = 0
+    poison = np.zeros(last - first, x.dtype)
     for t in range(x.shape[0]):
         for i in range(last - first):
             n = first + i
             v = x[t, n]
-            bad += _not_finite(v)
-            u = _scale(v, lows[i], spans[i], zero, one)
+            poison[i] += v - v
+            u = _scale(v, lows[i], spans[i], zero, one, unit)
             f = frequencies[i]
             c, done, r = _pwm_carrier(phase[n], fired[n], value[n], f, bipolar, half, one)
             phase[n] = c
@@ -267,7 +298,7 @@ def _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, 
             fired[n] = done or fire
             value[n] = _pwm_value(s, carrier, f, bipolar, r, half, one)
             spikes[t, n] = s
-    return bad
+    return _count_poisoned(poison)
 
 
 @njit(cache=True, inline="always")
@@ -302,7 +333,7 @@ def pwm_encode(x, low, high, phase, fired, value, frequency, bipolar, spikes):
     ``|2u - 1|`` when bipolar, with the sign on the spike) fires one spike per
     period, at the first step where the carrier has fallen to ``m`` or below.
     The state's value follows the decoder (:func:`pwm_decode`). Returns the
-    number of values of ``x`` that are not finite.
+    number of columns of ``x`` that hold a value that is not finite.
     """
     return _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, 0, x.shape[1])
 
@@ -391,6 +422,7 @@ def _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, last):
     width = last - first
     lows = _spread(low, first, last, 1)
     spans = _spread(_spans(low, high), first, last, 1)
+    unit = _unit(low, high)
     thresholds = _spread(threshold, first, last, 1)
     spread, later = _bsa_tables(taps, first, last)
     ring = _ring_in(pending, first, last)
@@ -398,13 +430,13 @@ def _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, last):
     err_silent = np.empty(width, x.dtype)
     err_spike = np.empty(width, x.dtype)
     fire = np.empty(width, np.bool_)
-    bad = 0
+    poison = np.zeros(width, x.dtype)
     head = 0
     for t in range(x.shape[0]):
         for i in range(width):
             v = x[t, first + i]
-            bad += _not_finite(v)
-            u[i] = _scale(v, lows[i], spans[i], zero, one)
+            poison[i] += v - v
+            u[i] = _scale(v, lows[i], spans[i], zero, one, unit)
             err_silent[i] = zero
             err_spike[i] = zero
         for k in range(n_taps):
@@ -422,7 +454,7 @@ def _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, last):
         ring[head] = zero
         head = head + 1 if head + 1 < n_taps else 0
     _ring_out(ring, head, pending, first)
-    return bad
+    return _count_poisoned(poison)
 
 
 @njit(cache=True, inline="always")
@@ -449,7 +481,7 @@ def bsa_encode(x, low, high, pending, taps, threshold, spikes):
     The current input ``x`` stands in for the next ``L`` inputs, which a
     stream has not seen yet, and the spikes of the next ``k`` steps are
     predicted to add ``x`` times the first ``k`` taps to step ``t + k``.
-    Returns the number of values of ``x`` that are not finite.
+    Returns the number of columns of ``x`` that hold a value that is not finite.
     """
     n_cols = x.shape[1]
     if n_cols < NARROW:
@@ -473,6 +505,7 @@ def _bsa_narrow(x, low, high, pending, taps, threshold, spikes):
         for k in range(n_taps):
             later[j, k] = running
             running += taps[j, k]
+    unit = _unit(low, high)
     bad = 0
     for n in range(x.shape[1]):
         j = n % n_features
@@ -481,7 +514,7 @@ def _bsa_narrow(x, low, high, pending, taps, threshold, spikes):
         for t in range(x.shape[0]):
             v = x[t, n]
             bad += _not_finite(v)
-            u = _scale(v, low[j], span, zero, one)
+            u = _scale(v, low[j], span, zero, one, unit)
             err_silent = zero
             err_spike = zero
             for k in range(n_taps):
@@ -567,16 +600,17 @@ def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisso
     zero, one, two = dtype(0.0), dtype(1.0), dtype(2.0)
     lows = _spread(low, first, last, 1)
     spans = _spread(_spans(low, high), first, last, 1)
+    unit = _unit(low, high)
     rates = _spread(max_rate, first, last, 1)
     counters = _counters(keys, steps, first, last, max_rate.shape[0], 1, poisson)
-    bad = 0
+    poison = np.zeros(last - first, x.dtype)
     for t in range(x.shape[0]):
         advance = np.uint64(t) * _STEP_STRIDE
         for i in range(last - first):
             n = first + i
             v = x[t, n]
-            bad += _not_finite(v)
-            u = _scale(v, lows[i], spans[i], zero, one)
+            poison[i] += v - v
+            u = _scale(v, lows[i], spans[i], zero, one, unit)
             u = one - u if inverted else u
             u = two * u - one if exc_inh else u
             q = u * rates[i]
@@ -587,7 +621,7 @@ def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisso
                 fire = acc >= one
                 accumulator[n] = acc - one if fire else acc
             spikes[t, n] = (1 if q > 0 else -1) if fire else 0
-    return bad
+    return _count_poisoned(poison)
 
 
 @njit(cache=True, error_model="numpy")
@@ -601,8 +635,8 @@ def rate_encode(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson,
     the column within the stream, so any split into chunks, and any batch a
     stream is encoded in, gives the same spikes. ``keys`` and ``steps`` hold
     each stream's key and its step count at the start of ``x``; stream
-    ``n // F`` owns column ``n``. Returns the number of values of ``x`` that
-    are not finite.
+    ``n // F`` owns column ``n``. Returns the number of columns of ``x`` that
+    hold a value that is not finite.
     """
     return _rate_columns(
         x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, 0, x.shape[1]
@@ -626,7 +660,7 @@ def rate_encode_parallel(x, low, high, max_rate, inverted, exc_inh, accumulator,
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _population_columns(
-    x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes, first, last
+    x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes, first, last
 ):
     dtype = x.dtype.type
     zero, half, one = dtype(0.0), dtype(0.5), dtype(1.0)
@@ -634,6 +668,7 @@ def _population_columns(
     width = last - first
     lows = _spread(low, first, last, 1)
     spans = _spread(_spans(low, high), first, last, 1)
+    unit = _unit(low, high)
     sigmas = _spread(sigma, first, last, n_bins)
     rates = _spread(max_rate, first, last, n_bins)
     centre = np.empty(width * n_bins, x.dtype)
@@ -642,22 +677,22 @@ def _population_columns(
     counters = _counters(keys, steps, first, last, sigma.shape[0], n_bins, poisson)
     size = width * n_bins
     y = np.empty(size, x.dtype)
-    exponent = np.empty(size, x.dtype)
+    bits = np.empty(size, np.int64)
     reduced = np.empty(size, x.dtype)
     gaussian = np.empty(size, x.dtype)
     offset = first * n_bins
-    bad = 0
+    poison = np.zeros(width, x.dtype)
     for t in range(x.shape[0]):
         for i in range(width):
             v = x[t, first + i]
-            bad += _not_finite(v)
-            u = _scale(v, lows[i], spans[i], zero, one)
+            poison[i] += v - v
+            u = _scale(v, lows[i], spans[i], zero, one, unit)
             for b in range(n_bins):
                 y[i * n_bins + b] = u
         for m in range(size):
             d = (y[m] - centre[m]) / sigmas[m]
             y[m] = -half * d * d
-        _exp_negative(y, exp_table, powers, exponent, reduced, gaussian)
+        _exp_negative(y, exp_table, bits, reduced, gaussian)
         advance = np.uint64(t) * _STEP_STRIDE
         row = spikes[t, offset : offset + size]
         if poisson:
@@ -669,22 +704,20 @@ def _population_columns(
                 fire = acc >= one
                 accumulator[offset + m] = acc - one if fire else acc
                 row[m] = 1 if fire else 0
-    return bad
+    return _count_poisoned(poison)
 
 
 @njit(cache=True, error_model="numpy")
-def population_encode(
-    x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes
-):
+def population_encode(x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes):
     """Population code of the raw signal ``x``: bin ``b`` of column ``n`` is rate-coded (see
     :func:`rate_encode`) at ``max_rate * exp(-d * d / 2)`` with ``d = (u - centre_b) / sigma``, the exp by
-    the exp rule (:func:`exp_constants`); spikes are ``(T, N * bins)``. Returns the number of values of ``x``
-    that are not finite."""
+    the exp rule (:func:`exp_constants`); spikes are ``(T, N * bins)``. Returns the number of columns of ``x``
+    that hold a value that is not finite."""
     n_cols = x.shape[1]
     bad = 0
     for first in range(0, n_cols, PARALLEL_CHUNK):  # blocks whose working set stays in the L1 cache
         bad += _population_columns(
-            x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes,
+            x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes,
             first, min(first + PARALLEL_CHUNK, n_cols),
         )  # fmt: skip
     return bad
@@ -692,7 +725,7 @@ def population_encode(
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def population_encode_parallel(
-    x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes
+    x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes
 ):
     """:func:`population_encode` with the columns split over numba's threads."""
     n_cols = x.shape[1]
@@ -702,7 +735,7 @@ def population_encode_parallel(
         first = c * PARALLEL_CHUNK
         last = min(first + PARALLEL_CHUNK, n_cols)
         bad[c] = _population_columns(
-            x, low, high, centres, sigma, max_rate, exp_table, powers, accumulator, poisson, keys, steps, spikes,
+            x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes,
             first, last,
         )  # fmt: skip
     return bad.sum()

@@ -416,7 +416,7 @@ class SpikeEncoder(nn.Module):
         """``x`` scaled into ``[0, 1]`` as a ``(T, N)`` array; rejects NaN/inf, naming the value in ``original``."""
         flat = x.reshape(x.shape[0], -1)
         u = np.empty_like(flat)
-        bad, _ = _kernels.normalize(flat, self._np("low"), self._np("high"), u)
+        bad = _kernels.normalize(flat, self._np("low"), self._np("high"), u)
         if bad >= 0:
             self._raise_not_finite(x, x if original is None else original, argument, bad, time_axis)
         return u
@@ -689,7 +689,7 @@ class SpikeEncoder(nn.Module):
 
     def _encode(self, x: np.ndarray, state: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
         """Spikes ``(T, N * prod(spike_shape[1:]))`` for the signal ``x`` ``(T, N)`` scaled by ``low``/``high``
-        in the kernel, and how many values of ``x`` are not finite."""
+        in the kernel, and how many columns of ``x`` hold a value that is not finite."""
         raise NotImplementedError
 
     def _encode_tensor(self, u: torch.Tensor, state: Any, buffers: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
@@ -752,7 +752,7 @@ class MirroredEncoder(SpikeEncoder):
         raise NotImplementedError
 
     def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: Any, spikes: np.ndarray) -> int:
-        """Run the encoding kernel on the raw ``x``, writing ``spikes``; the number of values not finite."""
+        """Run the encoding kernel on the raw ``x``, writing ``spikes``; how many columns hold a value not finite."""
         raise NotImplementedError
 
     def _run_decode(self, spikes: np.ndarray, state: Any, recon: np.ndarray) -> None:

@@ -90,8 +90,7 @@ class PopulationEncoder(RateCodedEncoder):
         spikes: np.ndarray,
     ) -> int:
         run = kernel(_kernels.population_encode, _kernels.population_encode_parallel, x.size * self.n_bins)
-        constants, powers = self._exp_rule()
-        parameters = (self._np("centres"), self._np("sigma"), self._np("max_rate"), constants, powers)
+        parameters = (self._np("centres"), self._np("sigma"), self._np("max_rate"), self._exp_rule()[0])
         return run(x, low, high, *parameters, accumulator, self.mode == "poisson", keys, steps, spikes)
 
     def _exp_rule(self) -> tuple[np.ndarray, np.ndarray]:

@@ -212,8 +212,8 @@ class RateCodedEncoder(SpikeEncoder):
         steps: np.ndarray,
         spikes: np.ndarray,
     ) -> int:
-        """Run the encoding kernel on the raw signal ``(T, N)``, writing ``spikes``; the number of values not
-        finite."""
+        """Run the encoding kernel on the raw signal ``(T, N)``, writing ``spikes``; how many columns hold a
+        value not finite."""
         raise NotImplementedError
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:

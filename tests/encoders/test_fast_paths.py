@@ -152,3 +152,29 @@ def test_a_wide_batch_gives_each_stream_its_spikes_alone(name: str) -> None:
     for stream in (0, n_streams // 2, n_streams - 1):
         alone, _ = enc.encode(signal[:, stream])
         assert torch.equal(together[:, stream], alone)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernels_exp_rule_equals_the_torch_rule_over_its_whole_range(dtype: type) -> None:
+    """The kernel builds ``2**k`` from its bits where torch reads a table: the same bits, down to the clamp."""
+    constants, powers = _kernels.exp_constants(np.dtype(dtype))
+    y = np.concatenate([-np.logspace(-12, 3.2, 40001), [0.0, -np.inf, float(constants[0]) - 1.0]]).astype(dtype)
+    size = y.shape[0]
+    got = np.empty(size, dtype)
+    _kernels._exp_negative(y, constants, np.empty(size, np.int64), np.empty(size, dtype), got)
+    expected = _torch.exp_negative(torch.from_numpy(y), torch.from_numpy(constants), torch.from_numpy(powers))
+    assert np.array_equal(got, expected.numpy())
+    assert got[-3] == 1.0 and got[-2] == got[-1] > 0
+
+
+@given(
+    values=st.lists(st.floats(-1e3, 1e3, width=32), min_size=1, max_size=7),
+    first=st.integers(0, 600),
+    width=st.integers(1, 700),
+    repeat=st.integers(1, 9),
+)
+def test_spread_gives_each_column_its_feature_value(values: list[float], first: int, width: int, repeat: int) -> None:
+    """Column ``n`` gets feature ``n % F``, ``repeat`` times, however the doubling copies split the columns."""
+    array = np.array(values, np.float32)
+    expected = np.repeat(array[np.arange(first, first + width) % len(values)], repeat)
+    assert np.array_equal(_kernels._spread(array, first, first + width, repeat), expected)
