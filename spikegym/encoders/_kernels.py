@@ -172,7 +172,10 @@ def _unit(low, high):
     """Whether every feature's bounds are 0 and 1, where scaling is the clip alone (``(v - 0) / 1 == v``
     exactly): a loop-invariant flag, so the loop runs without the subtraction and the division (the stream
     path of the wrappers, whose signal is already scaled)."""
-    return (low == 0.0).all() and (high == 1.0).all()
+    for j in range(low.shape[0]):
+        if low[j] != 0.0 or high[j] != 1.0:
+            return False
+    return True
 
 
 @njit(cache=True, inline="always")
@@ -203,7 +206,7 @@ def _leaky_columns(x, low, high, value, beta, threshold, spikes, first, last):
     spans = _spread(_spans(low, high), first, last, 1)
     leaks = _spread(one - beta, first, last, 1)
     thetas = _spread(threshold, first, last, 1)
-    leaky = (leaks != zero).any()  # loop invariant: without a leak (step-forward) the loop skips its arithmetic
+    leaky = not (beta == one).all()  # loop invariant: without a leak (step-forward) the loop skips its arithmetic
     unit = _unit(low, high)
     poison = np.zeros(last - first, dtype)
     for t in range(x.shape[0]):
