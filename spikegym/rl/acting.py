@@ -8,7 +8,10 @@ env, :class:`VectorAgent` for a gymnasium vector env, whose sub-envs
 (gymnasium 1.x) reset one ``step`` after their episode ends: the observation
 that step returns is the first of the new episode, and only there does the
 state restart, so the old episode's state never leaks into the new one.
-Stateless models ignore the state and the flags.
+Stateless models ignore the state and the flags. A model whose env normalises observations (SB3's
+``VecNormalize``: an ANN baseline trained with ``ann_normalize``, loaded by
+:func:`~spikegym.rl.training.load_model`) acts on observations normalised with those statistics, as it was
+trained; the statistics are only read.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 
 
 class Agent:
@@ -34,6 +38,7 @@ class Agent:
 
     def __init__(self, model: BaseAlgorithm, deterministic: bool = True) -> None:
         self.model, self.deterministic = model, deterministic
+        self.normalization: VecNormalize | None = model.get_vec_normalize_env()
         self.state: Any = None
         self.starting = True
 
@@ -42,6 +47,8 @@ class Agent:
         self.starting = True
 
     def __call__(self, observation: Any) -> Any:
+        if self.normalization is not None:
+            observation = self.normalization.normalize_obs(observation)
         action, self.state = self.model.predict(
             observation, self.state, np.array([self.starting]), deterministic=self.deterministic
         )
@@ -65,6 +72,7 @@ class VectorAgent:
 
     def __init__(self, model: BaseAlgorithm, deterministic: bool = True) -> None:
         self.model, self.deterministic = model, deterministic
+        self.normalization: VecNormalize | None = model.get_vec_normalize_env()
         self.state: Any = None
         self.starts = np.ones(0, bool)
         self.resetting = np.zeros(0, bool)
@@ -81,6 +89,8 @@ class VectorAgent:
         self.resetting = np.logical_or(terminated, truncated)
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
+        if self.normalization is not None:
+            observations = self.normalization.normalize_obs(observations)
         actions, self.state = self.model.predict(
             observations, self.state, self.starts, deterministic=self.deterministic
         )

@@ -25,6 +25,9 @@ OPTIONAL = (
     "spiking",
     "net_arch",
     "ann_net_arch",
+    "ann_algo_kwargs",
+    "ann_n_timesteps",
+    "ann_normalize",
     "action_noise",
     "population_head",
     "critic",
@@ -70,6 +73,45 @@ def with_schedules(algo_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+NORMALIZE_OPTIONS: dict[str, str] = {
+    "norm_obs": "true or false",
+    "norm_reward": "true or false",
+    "clip_obs": "a number > 0",
+    "clip_reward": "a number > 0",
+    "epsilon": "a number > 0",
+}
+"""The ``VecNormalize`` options ``ann_normalize`` may set, and what each takes (the discount of the normalised
+return is the algorithm's ``gamma``, as rl-baselines3-zoo sets it)."""
+
+
+def normalize_options(value: Any) -> dict[str, Any] | None:
+    """rl-baselines3-zoo's ``normalize`` as ``VecNormalize`` keyword arguments: ``true`` its defaults (observations
+    and rewards), a mapping of :data:`NORMALIZE_OPTIONS` those, ``false`` or ``None`` no normalisation
+    (``None``); anything else is a :class:`RecipeError` naming the value and what is allowed.
+
+    >>> normalize_options(True), normalize_options({"norm_reward": False}), normalize_options(False)
+    ({}, {'norm_reward': False}, None)
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    allowed = f"true, false or a mapping of VecNormalize options {list(NORMALIZE_OPTIONS)}"
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"ann_normalize must be {allowed}, got {value!r}")
+    unknown = sorted(set(value) - set(NORMALIZE_OPTIONS))
+    if unknown:
+        raise RecipeError(f"ann_normalize has unknown option(s) {unknown}; allowed: {list(NORMALIZE_OPTIONS)}")
+    for key, option in value.items():
+        if NORMALIZE_OPTIONS[key] == "true or false":
+            valid = isinstance(option, bool)
+        else:
+            valid = isinstance(option, int | float) and not isinstance(option, bool) and option > 0
+        if not valid:
+            raise RecipeError(f"ann_normalize.{key} must be {NORMALIZE_OPTIONS[key]}, got {option!r}")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to train one algorithm on one env.
@@ -95,6 +137,12 @@ class Recipe:
         ``spiking`` options and ``algo_kwargs`` merged into the recipe's, ``critic`` and ``n_timesteps``
         replacing them; what the NIR-exact layers need to learn this env. It cannot set the reset or the
         read-out, which NIR-exact training fixes.
+    :param ann_algo_kwargs: algorithm keyword arguments of the ANN baseline only, over ``algo_kwargs``
+        (rl-baselines3-zoo's own where they differ from what the spiking agent trains with).
+    :param ann_n_timesteps: the ANN baseline's budget, where it is not ``n_timesteps``.
+    :param ann_normalize: the ANN baseline's observation (and reward) normalisation, as rl-baselines3-zoo's
+        ``normalize``: ``VecNormalize`` keyword arguments (``{}``: its defaults), or ``None`` for none
+        (:func:`normalize_options`). A spiking agent is never normalised: its encoder scales its observations.
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -112,6 +160,9 @@ class Recipe:
     population_head: int | None = None
     critic: str | None = None
     nir_exact: dict[str, Any] = field(default_factory=dict)
+    ann_algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    ann_n_timesteps: int | None = None
+    ann_normalize: dict[str, Any] | None = None
 
     def with_nir_exact(self, options: Mapping[str, Any]) -> Recipe:
         """This recipe with its :attr:`nir_exact` changes applied and the extractor ``options`` on top.
@@ -129,6 +180,20 @@ class Recipe:
             critic=overlay.get("critic", self.critic),
         )
 
+    def for_ann(self) -> Recipe:
+        """The recipe the ANN baseline trains with: :attr:`ann_algo_kwargs` over :attr:`algo_kwargs`,
+        :attr:`ann_n_timesteps` replacing :attr:`n_timesteps` where given.
+
+        >>> recipe = Recipe("ppo", "X-v0", 10, 1, {"n_steps": 8}, ann_algo_kwargs={"learning_rate": "lin_0.001"})
+        >>> recipe.for_ann().algo_kwargs
+        {'n_steps': 8, 'learning_rate': 'lin_0.001'}
+        """
+        return dataclasses.replace(
+            self,
+            n_timesteps=self.ann_n_timesteps or self.n_timesteps,
+            algo_kwargs={**self.algo_kwargs, **self.ann_algo_kwargs},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in ``agents/<algo>.yaml`` (one env's entry, with algo and env id)."""
         data = {
@@ -141,6 +206,12 @@ class Recipe:
             "net_arch": self.net_arch,
             "ann_net_arch": list(self.ann_net_arch),
         }
+        if self.ann_algo_kwargs:
+            data["ann_algo_kwargs"] = dict(self.ann_algo_kwargs)
+        if self.ann_n_timesteps is not None:
+            data["ann_n_timesteps"] = self.ann_n_timesteps
+        if self.ann_normalize is not None:
+            data["ann_normalize"] = dict(self.ann_normalize) or True
         if self.action_noise is not None:
             data["action_noise"] = dict(self.action_noise)
         if self.population_head is not None:
@@ -164,17 +235,22 @@ class Recipe:
             raise RecipeError(
                 f"{where}: entry {env_id!r} has unknown key(s) {unknown}; allowed: {[*REQUIRED, *OPTIONAL]}"
             )
-        for key in REQUIRED:
-            value = data[key]
+        for key in (*REQUIRED, "ann_n_timesteps"):
+            value = data.get(key, 1)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RecipeError(f"{where}: {env_id}.{key} must be an integer >= 1, got {value!r}")
-        for key in ("algo_kwargs", "spiking", "nir_exact"):
+        for key in ("algo_kwargs", "ann_algo_kwargs", "spiking", "nir_exact"):
             if not isinstance(data.get(key, {}), Mapping):
                 raise RecipeError(f"{where}: {env_id}.{key} must be a mapping, got {data[key]!r}")
+        for key in ("algo_kwargs", "ann_algo_kwargs"):
+            try:
+                with_schedules(data.get(key) or {})
+            except RecipeError as error:
+                raise RecipeError(f"{where}: {env_id}.{key}: {error}") from None
         try:
-            with_schedules(data.get("algo_kwargs") or {})
+            normalize = normalize_options(data.get("ann_normalize"))
         except RecipeError as error:
-            raise RecipeError(f"{where}: {env_id}.algo_kwargs: {error}") from None
+            raise RecipeError(f"{where}: {env_id}.{error}") from None
         _check_nir_exact(algo, env_id, data, where)
         for key in ("net_arch", "ann_net_arch"):
             value = data.get(key, [])
@@ -212,6 +288,9 @@ class Recipe:
             head,
             critic,
             dict(data.get("nir_exact") or {}),
+            dict(data.get("ann_algo_kwargs") or {}),
+            data.get("ann_n_timesteps"),
+            normalize,
         )
 
 

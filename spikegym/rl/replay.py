@@ -342,8 +342,12 @@ def _input_feature_names(run: Run) -> list[str]:
 
 
 def recorded_actions(run: Run, observations: np.ndarray, model: BaseAlgorithm | None = None) -> np.ndarray:
-    """Deterministic actions of the run's model (or ``model``) for a batch of observations."""
+    """Deterministic actions of the run's model (or ``model``) for a batch of observations (normalised first
+    with the model's ``VecNormalize`` statistics, if it has them)."""
     acting = model or load_model(run)
+    statistics = acting.get_vec_normalize_env()
+    if statistics is not None:
+        observations = statistics.normalize_obs(observations)
     with torch.no_grad():
         actions, _ = acting.predict(observations, deterministic=True)
     return np.asarray(actions)

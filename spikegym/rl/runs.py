@@ -4,7 +4,9 @@ A run directory ``runs/<env>-<algo>-<encoder>-<seed>-<time>/`` holds
 ``model.zip`` (the SB3 model), ``run.yaml`` (env, algorithm, policy, seed,
 package version, command, how training ended and the sha256 of the other
 files), ``encoder.yaml`` (the exact encoder config the agent saw; absent for
-an ANN run on raw observations), ``recipe.yaml``, ``progress.csv``,
+an ANN run on raw observations), ``recipe.yaml``, for an ANN run whose recipe normalises its observations
+(``ann_normalize``) the ``VecNormalize`` statistics ``vecnormalize.pkl`` (as rl-baselines3-zoo saves them;
+a pickle too), ``progress.csv``,
 TensorBoard event files, the evaluations (``eval/``) and, with a save
 frequency, periodic checkpoints (``checkpoints/``).
 
@@ -40,7 +42,10 @@ MODEL_FILE = "model.zip"
 RUN_FILE = "run.yaml"
 ENCODER_FILE = "encoder.yaml"
 RECIPE_FILE = "recipe.yaml"
+VECNORMALIZE_FILE = "vecnormalize.pkl"
 CHECKPOINT_DIR = "checkpoints"
+RUN_FILES = (MODEL_FILE, ENCODER_FILE, RECIPE_FILE, VECNORMALIZE_FILE)
+"""The files whose sha256 ``run.yaml`` records."""
 POLICIES = ("spiking", "ann")
 STATUSES = ("training", "complete", "interrupted")
 """``training``: written when training starts (a run killed outright keeps it); then how it ended."""
@@ -61,7 +66,7 @@ class RunInfo:
     :param steps: env steps trained when the model was saved (``None`` for runs written before it was recorded).
     :param stop_signal: the signal that interrupted training (``SIGINT``, ``SIGTERM``), if any.
     :param continued_from: the run directory this run's training continued, if any.
-    :param checksums: sha256 of ``model.zip``, ``encoder.yaml`` and ``recipe.yaml`` as written.
+    :param checksums: sha256 of ``model.zip``, ``encoder.yaml``, ``recipe.yaml`` and ``vecnormalize.pkl`` as written.
     :param env_kwargs: keyword arguments of ``gym.make`` for the env (``--env-kwargs``); replay makes it so too.
     :param overrides: what the command changed in the recipe (``hyperparams``, ``n_envs``) and, where no
         recipe file had the pair, ``recipe: default``; ``recipe.yaml`` holds the recipe that trained.
@@ -109,6 +114,17 @@ class Run:
     @property
     def spiking(self) -> bool:
         return self.info.policy == "spiking"
+
+    @property
+    def normalization_path(self) -> Path | None:
+        """The ``VecNormalize`` statistics the model acts with: ``vecnormalize.pkl``, or those saved with the
+        checkpoint (SB3's ``model_vecnormalize_<steps>_steps.pkl``); ``None`` for a run that does not normalise
+        (a spiking run, or an ANN run whose recipe has no ``ann_normalize``)."""
+        if self.spiking or self.recipe.ann_normalize is None:
+            return None
+        if self.checkpoint is None:
+            return self.path / VECNORMALIZE_FILE
+        return self.checkpoint.with_name(re.sub(r"_(\d+_steps)\.zip$", r"_vecnormalize_\1.pkl", self.checkpoint.name))
 
     @property
     def interrupted(self) -> bool:
@@ -162,8 +178,7 @@ def finish_run(path: Path, info: RunInfo, status: str, steps: int, stop_signal: 
 
 def update_run(path: Path, info: RunInfo) -> RunInfo:
     """Rewrite ``run.yaml`` with ``info`` and the sha256 of the run files present, atomically."""
-    files = [MODEL_FILE, ENCODER_FILE, RECIPE_FILE]
-    written = replace(info, checksums={name: sha256(path / name) for name in files if (path / name).is_file()})
+    written = replace(info, checksums={name: sha256(path / name) for name in RUN_FILES if (path / name).is_file()})
     partial = path / f".{RUN_FILE}.partial"
     partial.write_text(yaml.safe_dump(asdict(written), sort_keys=False))
     os.replace(partial, path / RUN_FILE)
@@ -192,7 +207,24 @@ def load_run(path: str | Path, *, allow_edited: bool = False) -> Run:
     _check_model_archive(checkpoint or run_dir / MODEL_FILE)
     recipe = _read_recipe(run_dir / RECIPE_FILE, info)
     config = _read_config(run_dir / ENCODER_FILE, info) if info.policy == "spiking" else None
-    return Run(run_dir, info, config, recipe, edited, verified=bool(info.checksums), checkpoint=checkpoint)
+    run = Run(run_dir, info, config, recipe, edited, verified=bool(info.checksums), checkpoint=checkpoint)
+    _check_normalization(run)
+    return run
+
+
+def _check_normalization(run: Run) -> None:
+    """A normalised ANN run needs the statistics its model acts with (and ``run.yaml`` their checksum)."""
+    path = run.normalization_path
+    if path is None:
+        return
+    if not path.is_file():
+        raise RunError(
+            f"{run.path} is incomplete: {path.name} is missing (its recipe normalises the ANN's observations, "
+            f"ann_normalize, and the model acts on observations normalised with these statistics)"
+            f"{_unfinished(run.path, run.info, MODEL_FILE) if run.checkpoint is None else ''}"
+        )
+    if run.checkpoint is None and run.verified and VECNORMALIZE_FILE not in run.info.checksums:
+        raise RunError(f"{run.path / RUN_FILE} is malformed: it records no checksum of {VECNORMALIZE_FILE}")
 
 
 def _run_and_checkpoint(path: Path) -> tuple[Path, Path | None]:
@@ -270,10 +302,9 @@ def _text(optional: bool) -> Any:
 
 def _checksums(value: Any) -> str | None:
     valid = isinstance(value, Mapping) and all(
-        name in (MODEL_FILE, ENCODER_FILE, RECIPE_FILE) and isinstance(digest, str) and len(digest) == 64
-        for name, digest in value.items()
+        name in RUN_FILES and isinstance(digest, str) and len(digest) == 64 for name, digest in value.items()
     )
-    return None if valid else f"a mapping of {[MODEL_FILE, ENCODER_FILE, RECIPE_FILE]} to sha256 hex digests"
+    return None if valid else f"a mapping of {list(RUN_FILES)} to sha256 hex digests"
 
 
 _INFO_CHECKS: dict[str, Any] = {

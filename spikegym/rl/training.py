@@ -24,7 +24,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from spikegym._progress import on_terminal
 from spikegym._version import __version__
@@ -45,11 +45,12 @@ from spikegym.rl.policies import (
     SpikingTD3Policy,
 )
 from spikegym.rl.progress import ProgressLinesCallback
-from spikegym.rl.recipes import CRITICS, Recipe, find_recipe, with_schedules
+from spikegym.rl.recipes import CRITICS, Recipe, RecipeError, find_recipe, normalize_options, with_schedules
 from spikegym.rl.recurrent import SpikingRecurrentPolicy
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
     MODEL_FILE,
+    VECNORMALIZE_FILE,
     Run,
     RunError,
     RunInfo,
@@ -300,7 +301,12 @@ def _fresh_setup(
         if fixed:
             raise ValueError(f"nir_exact fixes the spiking {fixed} to {NIR_EXACT}; do not set them in hyperparams")
         recipe = recipe.with_nir_exact(NIR_EXACT)
-    recipe = apply_overrides(recipe, check_hyperparams(algo, overrides.hyperparams), overrides.n_envs)
+    if ann:
+        recipe = recipe.for_ann()
+    hyperparams = dict(overrides.hyperparams)
+    if ANN_NORMALIZE in hyperparams:
+        recipe = _override_normalize(recipe, hyperparams.pop(ANN_NORMALIZE), ann)
+    recipe = apply_overrides(recipe, check_hyperparams(algo, hyperparams), overrides.n_envs)
     recorded: dict[str, Any] = {"recipe": "default"} if default else {}
     if overrides.hyperparams:
         recorded["hyperparams"] = dict(overrides.hyperparams)
@@ -309,6 +315,41 @@ def _fresh_setup(
     config = None if ann else resolve_encoder(env_id, encoder, overrides.env_kwargs)
     chosen = 0 if seed is None else seed
     return _Setup(recipe, config, encoder == LEARNABLE, chosen, None, dict(overrides.env_kwargs), recorded)
+
+
+ANN_NORMALIZE = "ann_normalize"
+"""The hyperparameter (and recipe key) of the ANN baseline's observation normalisation."""
+
+
+def _override_normalize(recipe: Recipe, value: Any, ann: bool) -> Recipe:
+    """``recipe`` with ``--hyperparams ann_normalize=VALUE``, checked; a ``ValueError`` for a spiking run."""
+    if not ann:
+        raise ValueError(
+            f"--hyperparams {ANN_NORMALIZE}={value!r}: it normalises the observations of the ANN baseline (--ann); "
+            "a spiking agent's encoder scales its observations"
+        )
+    try:
+        return dataclasses.replace(recipe, ann_normalize=normalize_options(value))
+    except RecipeError as error:
+        raise ValueError(f"--hyperparams {error}") from None
+
+
+def _normalize(setup: _Setup, env: VecEnv, eval_env: VecEnv) -> tuple[VecEnv, VecEnv]:
+    """The training and evaluation envs of an ANN run whose recipe has ``ann_normalize``, in ``VecNormalize``
+    as rl-baselines3-zoo's ``_maybe_normalize`` wraps them: the training env updates the statistics (those of the
+    run it continues, if any) with the return discounted by the algorithm's ``gamma``; the evaluation env takes
+    them from it at every evaluation (SB3's ``EvalCallback``) and neither updates them nor scales rewards."""
+    recipe = setup.recipe
+    if not setup.ann or recipe.ann_normalize is None:
+        return env, eval_env
+    default = inspect.signature(ALGORITHMS[recipe.algo]).parameters["gamma"].default
+    options = {"gamma": recipe.algo_kwargs.get("gamma", default), **recipe.ann_normalize}
+    if setup.previous is None:
+        env = VecNormalize(env, **options)
+    else:
+        env = load_normalization(setup.previous, env)
+        env.training = True
+    return env, VecNormalize(eval_env, **{**options, "training": False, "norm_reward": False})
 
 
 def _setup(
@@ -366,7 +407,9 @@ def train(
     (or ``encoder``), or with ``encoder="learnable_population"`` observations
     scaled by the config's bounds, which a learnable population encoder in the
     policy turns into spikes; with ``ann`` an MLP with the recipe's ``ann_net_arch``
-    sees the raw observations, the baseline in the same conditions. Evaluates
+    sees the raw observations, the baseline in the same conditions, with the recipe's ``ann_algo_kwargs`` and
+    ``ann_n_timesteps`` (:meth:`~spikegym.rl.recipes.Recipe.for_ann`) and, with ``ann_normalize``, normalised
+    observations whose statistics are saved as ``vecnormalize.pkl`` with the model (:func:`_normalize`). Evaluates
     every ``eval_freq`` env steps (default a tenth of the budget) on a
     separately seeded env and keeps ``progress.csv``, TensorBoard logs, the
     evaluations, the model, the encoder config, the recipe and ``run.yaml``;
@@ -395,6 +438,7 @@ def train(
         set_random_seed(setup.seed)
         env = make_env(env_id, setup.recipe.n_envs, setup.seed, setup.config, setup.learnable, setup.env_kwargs)
         eval_env = make_env(env_id, 1, setup.seed + EVAL_SEED_OFFSET, setup.config, setup.learnable, setup.env_kwargs)
+        env, eval_env = _normalize(setup, env, eval_env)
         model = _model(setup, env, device)
         budget = _budget(setup, model, timesteps)
         run_dir = new_run_dir(runs_dir, env_id, algo, setup.name, setup.seed)
@@ -453,7 +497,7 @@ def _learn_and_save(
     except KeyboardInterrupt:  # a second signal while the first waited for the step to end
         stopper.received = stopper.received or signal.SIGINT
     stopper.saving = True
-    save_whole(model, run_dir / MODEL_FILE)
+    save_whole(model, run_dir / MODEL_FILE, run_dir / VECNORMALIZE_FILE)
     stopped = stopper.received is not None and model.num_timesteps < info.n_timesteps
     stop = stopper.received.name if stopped and stopper.received is not None else None
     finish_run(run_dir, info, "interrupted" if stopped else "complete", model.num_timesteps, stop)
@@ -498,14 +542,29 @@ def _evaluation(eval_env: VecEnv, frequency: int, n_episodes: int, n_envs: int, 
 
 def load_model(run: Run, env: VecEnv | None = None, device: str = "cpu") -> BaseAlgorithm:
     """The run's SB3 model on torch ``device``; with ``env``, checked to have the observation space it was
-    trained on (and attached to it, to train on).
+    trained on (and attached to it, to train on: a normalised run's ``env`` is normalised by the caller).
 
-    A ``model.zip`` that SB3 cannot read is a :class:`RunError` naming it. The
-    file is a pickle: load runs from trusted sources only.
+    Without ``env``, the model of an ANN run trained on normalised observations (``ann_normalize``) holds
+    the run's statistics in a one-env ``VecNormalize`` that neither updates them nor scales rewards, so
+    ``model.get_vec_normalize_env()`` gives them to whoever acts with it
+    (:class:`~spikegym.rl.acting.Agent`, :func:`~spikegym.rl.replay.replay`), as rl-baselines3-zoo's ``enjoy``
+    loads ``vecnormalize.pkl``. A ``model.zip`` (or statistics file) that cannot be read is a :class:`RunError`
+    naming it. Both are pickles: load runs from trusted sources only.
+
+    >>> import tempfile
+    >>> run_dir, _ = train("CartPole-v1", "ppo", ann=True, timesteps=64, progress=False, runs_dir=tempfile.mkdtemp(),
+    ...                    overrides=Overrides({"ann_normalize": True}))
+    >>> model = load_model(load_run(run_dir))
+    >>> model.get_vec_normalize_env().training
+    False
     """
     path = run.model_path
+    statistics = None
+    if env is None and run.normalization_path is not None:
+        statistics = load_normalization(run, DummyVecEnv([lambda: gym.make(run.info.env_id, **run.info.env_kwargs)]))
+        statistics.training, statistics.norm_reward = False, False
     try:
-        model = ALGORITHMS[run.info.algo].load(path, device=device)
+        model = ALGORITHMS[run.info.algo].load(path, env=statistics, device=device)
     except Exception as error:  # SB3 raises whatever unpickling or torch.load hit on a damaged file
         raise RunError(f"{path} cannot be loaded as a {run.info.algo} model: {type(error).__name__}: {error}") from None
     if env is not None:
@@ -516,3 +575,17 @@ def load_model(run: Run, env: VecEnv | None = None, device: str = "cpu") -> Base
             )
         model.set_env(env)
     return model
+
+
+def load_normalization(run: Run, venv: VecEnv) -> VecNormalize:
+    """The run's saved ``VecNormalize`` statistics (:attr:`~spikegym.rl.runs.Run.normalization_path`) around
+    ``venv``, as saved (updating them while training); a file that cannot be read as such is a :class:`RunError`.
+    """
+    path = run.normalization_path
+    if path is None:
+        raise RunError(f"{run.path} does not normalise its observations: it has no {VECNORMALIZE_FILE}")
+    try:
+        return VecNormalize.load(str(path), venv)
+    except Exception as error:  # whatever unpickling a damaged file or one of other statistics raised
+        raise RunError(f"{path} cannot be loaded as VecNormalize statistics of {venv.observation_space}: "
+                       f"{type(error).__name__}: {error}") from None  # fmt: skip
