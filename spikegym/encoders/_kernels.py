@@ -172,10 +172,10 @@ def _unit(low, high):
     """Whether every feature's bounds are 0 and 1, where scaling is the clip alone (``(v - 0) / 1 == v``
     exactly): a loop-invariant flag, so the loop runs without the subtraction and the division (the stream
     path of the wrappers, whose signal is already scaled)."""
+    unit = True
     for j in range(low.shape[0]):
-        if low[j] != 0.0 or high[j] != 1.0:
-            return False
-    return True
+        unit = unit and low[j] == 0.0 and high[j] == 1.0
+    return unit
 
 
 @njit(cache=True, inline="always")
@@ -597,6 +597,15 @@ def _counters(keys, steps, first, last, n_features, repeat, poisson):
     return out
 
 
+@njit(cache=True, inline="always")
+def _advance(steps, n_steps, bad):
+    """Add the call's ``n_steps`` to every stream's step count (after the columns have read it); returns
+    ``bad``."""
+    for s in range(steps.shape[0]):
+        steps[s] += n_steps
+    return bad
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last):
     dtype = x.dtype.type
@@ -637,13 +646,14 @@ def rate_encode(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson,
     from a counter-based generator keyed by the stream's ``key``, its step and
     the column within the stream, so any split into chunks, and any batch a
     stream is encoded in, gives the same spikes. ``keys`` and ``steps`` hold
-    each stream's key and its step count at the start of ``x``; stream
-    ``n // F`` owns column ``n``. Returns the number of columns of ``x`` that
-    hold a value that is not finite.
+    each stream's key and its step count at the start of ``x`` (advanced by
+    ``T`` here); stream ``n // F`` owns column ``n``. Returns the number of
+    columns of ``x`` that hold a value that is not finite.
     """
-    return _rate_columns(
+    bad = _rate_columns(
         x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, 0, x.shape[1]
     )
+    return _advance(steps, x.shape[0], bad)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -658,7 +668,7 @@ def rate_encode_parallel(x, low, high, max_rate, inverted, exc_inh, accumulator,
         bad[c] = _rate_columns(
             x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last
         )
-    return bad.sum()
+    return _advance(steps, x.shape[0], bad.sum())
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -714,8 +724,8 @@ def _population_columns(
 def population_encode(x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes):
     """Population code of the raw signal ``x``: bin ``b`` of column ``n`` is rate-coded (see
     :func:`rate_encode`) at ``max_rate * exp(-d * d / 2)`` with ``d = (u - centre_b) / sigma``, the exp by
-    the exp rule (:func:`exp_constants`); spikes are ``(T, N * bins)``. Returns the number of columns of ``x``
-    that hold a value that is not finite."""
+    the exp rule (:func:`exp_constants`); spikes are ``(T, N * bins)``; ``steps`` advance by ``T``. Returns the
+    number of columns of ``x`` that hold a value that is not finite."""
     n_cols = x.shape[1]
     bad = 0
     for first in range(0, n_cols, PARALLEL_CHUNK):  # blocks whose working set stays in the L1 cache
@@ -723,7 +733,7 @@ def population_encode(x, low, high, centres, sigma, max_rate, exp_table, accumul
             x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes,
             first, min(first + PARALLEL_CHUNK, n_cols),
         )  # fmt: skip
-    return bad
+    return _advance(steps, x.shape[0], bad)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -741,7 +751,7 @@ def population_encode_parallel(
             x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes,
             first, last,
         )  # fmt: skip
-    return bad.sum()
+    return _advance(steps, x.shape[0], bad.sum())
 
 
 @njit(cache=True)

@@ -173,7 +173,6 @@ class RateCodedEncoder(SpikeEncoder):
         spikes = np.empty((x.shape[0], x.shape[1] * self._channels), np.int8)
         keys = state.key.reshape(-1).view(np.uint64)
         n_bad = self._fire(x, low, high, state.accumulator.reshape(-1), keys, state.step.reshape(-1), spikes)
-        state.step[...] += x.shape[0]
         return spikes, n_bad
 
     def _encode_tensor(
@@ -212,8 +211,8 @@ class RateCodedEncoder(SpikeEncoder):
         steps: np.ndarray,
         spikes: np.ndarray,
     ) -> int:
-        """Run the encoding kernel on the raw signal ``(T, N)``, writing ``spikes``; how many columns hold a
-        value not finite."""
+        """Run the encoding kernel on the raw signal ``(T, N)``, writing ``spikes`` and advancing ``steps`` by
+        ``T``; how many columns hold a value not finite."""
         raise NotImplementedError
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
