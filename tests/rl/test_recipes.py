@@ -124,3 +124,38 @@ def test_a_recipe_with_a_malformed_schedule_is_refused_naming_the_file_and_key(t
     (tmp_path / "ppo.yaml").write_text("CartPole-v1: {n_timesteps: 10, n_envs: 1, algo_kwargs: {clip_range: lin_}}\n")
     with pytest.raises(RecipeError, match=r"ppo.yaml: CartPole-v1.algo_kwargs: clip_range must be"):
         load_recipe("ppo", "CartPole-v1", tmp_path)
+
+
+ZOO_PPO = {"CartPole-v1": ({"learning_rate": "lin_0.001", "clip_range": "lin_0.2"}, 100_000, None),
+           "Acrobot-v1": ({}, 1_000_000, {}), "MountainCar-v0": ({}, 1_000_000, {}),
+           "LunarLander-v3": ({}, 1_000_000, None)}  # fmt: skip
+"""rl-baselines3-zoo's hyperparams/ppo.yml where spikegym's spiking agents train otherwise: the MLP's schedules,
+budget and ``normalize`` (``{}``: VecNormalize's defaults, as ``normalize: true``)."""
+
+
+@pytest.mark.parametrize("env_id", sorted(ZOO_PPO))
+def test_the_mlp_baseline_trains_with_the_zoos_recipe_and_the_spiking_agent_as_before(env_id: str) -> None:
+    recipe = load_recipe("ppo", env_id)
+    schedules, budget, normalize = ZOO_PPO[env_id]
+    ann = recipe.for_ann()
+    assert ann.n_timesteps == budget and recipe.ann_normalize == normalize
+    assert ann.algo_kwargs == {**recipe.algo_kwargs, **schedules}
+    assert all(key not in recipe.algo_kwargs or recipe.algo_kwargs[key] != value for key, value in schedules.items())
+    assert recipe.algo_kwargs.get("learning_rate", 0.0003) in (0.001, 0.0003)  # what the spiking runs trained with
+
+
+def test_ann_keys_round_trip_and_are_validated(tmp_path: Path) -> None:
+    from spikegym.rl.recipes import Recipe
+
+    recipe = load_recipe("ppo", "Acrobot-v1")
+    entry = {k: v for k, v in recipe.to_dict().items() if k not in ("algo", "env_id")}
+    assert entry["ann_normalize"] is True and entry["ann_n_timesteps"] == 1_000_000
+    assert Recipe.from_dict("ppo", "Acrobot-v1", entry, "x") == recipe
+    for key, value, message in [
+        ("ann_n_timesteps", 0, r"CartPole-v1.ann_n_timesteps must be an integer >= 1, got 0"),
+        ("ann_algo_kwargs", [1], r"CartPole-v1.ann_algo_kwargs must be a mapping, got \[1\]"),
+        ("ann_algo_kwargs", {"learning_rate": "lin_x"}, r"CartPole-v1.ann_algo_kwargs: learning_rate must be"),
+    ]:
+        (tmp_path / "ppo.yaml").write_text(f"CartPole-v1: {{n_timesteps: 10, n_envs: 1, {key}: {value}}}\n")
+        with pytest.raises(RecipeError, match=message):
+            load_recipe("ppo", "CartPole-v1", tmp_path)
