@@ -73,6 +73,8 @@ def with_schedules(algo_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+ANN_NORMALIZE = "ann_normalize"
+"""The recipe key (and ``--hyperparams`` key) of the ANN baseline's observation normalisation."""
 NORMALIZE_OPTIONS: dict[str, str] = {
     "norm_obs": "true or false",
     "norm_reward": "true or false",

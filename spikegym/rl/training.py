@@ -45,7 +45,15 @@ from spikegym.rl.policies import (
     SpikingTD3Policy,
 )
 from spikegym.rl.progress import ProgressLinesCallback
-from spikegym.rl.recipes import CRITICS, Recipe, RecipeError, find_recipe, normalize_options, with_schedules
+from spikegym.rl.recipes import (
+    ANN_NORMALIZE,
+    CRITICS,
+    Recipe,
+    RecipeError,
+    find_recipe,
+    normalize_options,
+    with_schedules,
+)
 from spikegym.rl.recurrent import SpikingRecurrentPolicy
 from spikegym.rl.runs import (
     CHECKPOINT_DIR,
@@ -315,10 +323,6 @@ def _fresh_setup(
     config = None if ann else resolve_encoder(env_id, encoder, overrides.env_kwargs)
     chosen = 0 if seed is None else seed
     return _Setup(recipe, config, encoder == LEARNABLE, chosen, None, dict(overrides.env_kwargs), recorded)
-
-
-ANN_NORMALIZE = "ann_normalize"
-"""The hyperparameter (and recipe key) of the ANN baseline's observation normalisation."""
 
 
 def _override_normalize(recipe: Recipe, value: Any, ann: bool) -> Recipe:
