@@ -205,11 +205,13 @@ class SpikeEncoder(nn.Module):
         super().__setattr__(name, value if check is None else check(name, value))
         if name in self.__dict__.get("_buffers", ()):
             self._forget_state_templates()
+        self.__dict__["_epoch"] = self.__dict__.get("_epoch", 0) + 1
 
     def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> SpikeEncoder:
         """``.to()``, ``.double()``, ...: the buffers may change dtype, and with them the states' dtypes."""
         result = super()._apply(fn, *args, **kwargs)
         self._forget_state_templates()
+        self.__dict__["_epoch"] = self.__dict__.get("_epoch", 0) + 1
         return result
 
     def _forget_state_templates(self) -> None:
@@ -669,6 +671,36 @@ class SpikeEncoder(nn.Module):
         """
         return self._encode(scaled, state, *self._unit_bounds())[0]
 
+    def stream_encoder(self, state: Any) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`stream_encode` for the stream ``state`` as a function of the scaled block alone: the per-step
+        call of a wrapper, with the kernel, the state's arrays and the parameters looked up once.
+
+        Parameters changed in place are read by the kernel as they are; a
+        parameter or attribute set anew (assignment, ``.to()``, ``.double()``)
+        is looked up again at the next call. Encoders with buffers off the CPU
+        take :meth:`stream_encode` at every call.
+
+        >>> from spikegym.encoders import make
+        >>> enc = make("sf", 2, threshold=0.1)
+        >>> encode = enc.stream_encoder(enc.stream_state((1,)))
+        >>> encode(np.array([[0.5, 0.5], [0.7, 0.3]], np.float32)).tolist()
+        [[0, 0], [1, -1]]
+        """
+        if any(tensor.device.type != "cpu" for tensor in self._buffers.values() if tensor is not None):
+            return lambda scaled: self.stream_encode(scaled, state)
+        bound: list[Any] = [None, None, None]
+
+        def encode(scaled: np.ndarray) -> np.ndarray:
+            if bound[0] != self._epoch:
+                bound[:] = self._epoch, self._unit_bounds(), self._kernel_call(state)[0::2]
+            low, high = bound[1]
+            run, args = bound[2]
+            spikes = np.empty((scaled.shape[0], scaled.shape[1] * self._spike_width), np.int8)
+            run(scaled, low, high, *args, spikes)
+            return spikes
+
+        return encode
+
     def _unit_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Bounds 0 and 1 in the encoder's dtype, which leave a scaled signal as it is (cached per dtype)."""
         bounds = self.__dict__.get("_unit")
@@ -690,6 +722,19 @@ class SpikeEncoder(nn.Module):
     def _encode(self, x: np.ndarray, state: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
         """Spikes ``(T, N * prod(spike_shape[1:]))`` for the signal ``x`` ``(T, N)`` scaled by ``low``/``high``
         in the kernel, and how many columns of ``x`` hold a value that is not finite."""
+        serial, parallel, args = self._kernel_call(state)
+        spikes = np.empty((x.shape[0], x.shape[1] * self._spike_width), np.int8)
+        return spikes, kernel(serial, parallel, spikes.size)(x, low, high, *args, spikes)
+
+    @property
+    def _spike_width(self) -> int:
+        """Spike columns per feature column: ``prod(spike_shape[1:])``."""
+        return math.prod(self.spike_shape[1:])
+
+    def _kernel_call(self, state: Any) -> tuple[Callable[..., int], Callable[..., int], tuple[Any, ...]]:
+        """The encoding kernel of the rule, serial and parallel, and its arguments for the stream ``state``
+        (flat views of its arrays, updated in place by the kernel) and the current parameters: every kernel
+        is called as ``kernel(x, low, high, *args, spikes)``."""
         raise NotImplementedError
 
     def _encode_tensor(self, u: torch.Tensor, state: Any, buffers: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
@@ -729,7 +774,7 @@ class MirroredEncoder(SpikeEncoder):
     Encoder and decoder share one state type and one kernel, so decoding from
     the state that encoding started from reproduces the encoder's
     reconstruction exactly. A subclass implements :meth:`_start` (the state),
-    :meth:`_run_encode` and :meth:`_run_decode` (its kernels).
+    :meth:`_kernel_call` and :meth:`_run_decode` (its kernels).
     """
 
     def _initial_state(self, first: np.ndarray, batch_shape: tuple[int, ...], seed: Any = None) -> Any:
@@ -738,10 +783,6 @@ class MirroredEncoder(SpikeEncoder):
     def _initial_decode_state(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         return self._start(first, batch_shape)
 
-    def _encode(self, x: np.ndarray, state: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
-        spikes = np.empty(x.shape, np.int8)
-        return spikes, self._run_encode(x, low, high, state, spikes)
-
     def _decode(self, spikes: np.ndarray, state: Any, stride: int = 1) -> np.ndarray:
         recon = np.empty(spikes.shape, self.np_dtype)
         self._run_decode(spikes, state, recon)
@@ -749,10 +790,6 @@ class MirroredEncoder(SpikeEncoder):
 
     def _start(self, first: np.ndarray | None, batch_shape: tuple[int, ...]) -> Any:
         """State arrays for a stream starting at the scaled ``first`` sample (``None``: unknown)."""
-        raise NotImplementedError
-
-    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: Any, spikes: np.ndarray) -> int:
-        """Run the encoding kernel on the raw ``x``, writing ``spikes``; how many columns hold a value not finite."""
         raise NotImplementedError
 
     def _run_decode(self, spikes: np.ndarray, state: Any, recon: np.ndarray) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels, _torch
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_int, feature_values, kernel
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_int, feature_values
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
@@ -125,10 +126,9 @@ class BSAEncoder(MirroredEncoder):
         level = level.reshape(*batch_shape, self.n_features, 1)
         return BSAState((level * tail).astype(self.np_dtype))
 
-    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: BSAState, spikes: np.ndarray) -> int:
-        run = kernel(_kernels.bsa_encode, _kernels.bsa_encode_parallel, x.size)
-        pending = state.pending.reshape(-1, self.order + 1)
-        return run(x, low, high, pending, self._np("taps"), self._np("threshold"), spikes)
+    def _kernel_call(self, state: BSAState) -> tuple[Callable[..., int], Callable[..., int], tuple[Any, ...]]:
+        args = (state.pending.reshape(-1, self.order + 1), self._np("taps"), self._np("threshold"))
+        return _kernels.bsa_encode, _kernels.bsa_encode_parallel, args
 
     def _run_decode(self, spikes: np.ndarray, state: BSAState, recon: np.ndarray) -> None:
         _kernels.bsa_decode(spikes, state.pending.reshape(-1, self.order + 1), self._np("taps"), recon)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels, _torch
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values, kernel
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, feature_values
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 WINDOW_RESIDUAL = 0.05
@@ -125,9 +126,9 @@ class LIFEncoder(MirroredEncoder):
             return self.state_type(np.full(shape, 0.5, self.np_dtype))
         return self.state_type(first.reshape(shape))
 
-    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: LIFState, spikes: np.ndarray) -> int:
-        run = kernel(_kernels.leaky_encode, _kernels.leaky_encode_parallel, x.size)
-        return run(x, low, high, state[0].reshape(-1), self._np("beta"), self._np("threshold"), spikes)
+    def _kernel_call(self, state: LIFState) -> tuple[Callable[..., int], Callable[..., int], tuple[Any, ...]]:
+        args = (state[0].reshape(-1), self._np("beta"), self._np("threshold"))
+        return _kernels.leaky_encode, _kernels.leaky_encode_parallel, args
 
     def _run_decode(self, spikes: np.ndarray, state: LIFState, recon: np.ndarray) -> None:
         _kernels.leaky_decode(spikes, state[0].reshape(-1), self._np("beta"), self._np("threshold"), recon)

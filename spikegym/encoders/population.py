@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from spikegym.encoders import _kernels, _torch
-from spikegym.encoders.base import FeatureValues, check_int, feature_values, kernel
-from spikegym.encoders.rate import RateCodedEncoder, Seed, window_range
+from spikegym.encoders.base import FeatureValues, check_int, feature_values
+from spikegym.encoders.rate import RateCodedEncoder, RateState, Seed, window_range
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 _EXP_RULES: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
@@ -79,19 +79,13 @@ class PopulationEncoder(RateCodedEncoder):
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, n_bins={self.n_bins}, mode={self.mode!r}, window={self.window.tolist()}"
 
-    def _fire(
-        self,
-        x: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-        accumulator: np.ndarray,
-        keys: np.ndarray,
-        steps: np.ndarray,
-        spikes: np.ndarray,
-    ) -> int:
-        run = kernel(_kernels.population_encode, _kernels.population_encode_parallel, x.size * self.n_bins)
+    def _kernel_call(self, state: RateState) -> tuple[Callable[..., int], Callable[..., int], tuple[Any, ...]]:
         parameters = (self._np("centres"), self._np("sigma"), self._np("max_rate"), self._exp_rule()[0])
-        return run(x, low, high, *parameters, accumulator, self.mode == "poisson", keys, steps, spikes)
+        return (
+            _kernels.population_encode,
+            _kernels.population_encode_parallel,
+            (*parameters, *self._stream_arrays(state)),
+        )
 
     def _exp_rule(self) -> tuple[np.ndarray, np.ndarray]:
         """The exp rule's constants in the encoder's dtype (cached per dtype)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from spikegym.encoders import _kernels, _torch
-from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_bool, feature_values, kernel
+from spikegym.encoders.base import FeatureValues, MirroredEncoder, check_bool, feature_values
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
 
@@ -123,10 +124,10 @@ class PWMEncoder(MirroredEncoder):
         value = np.full(shape, 0.5, self.np_dtype) if first is None else first.reshape(shape)
         return PWMState(np.broadcast_to(before_first, shape).copy(), np.zeros(shape, np.bool_), value)
 
-    def _run_encode(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, state: PWMState, spikes: np.ndarray) -> int:
-        run = kernel(_kernels.pwm_encode, _kernels.pwm_encode_parallel, x.size)
+    def _kernel_call(self, state: PWMState) -> tuple[Callable[..., int], Callable[..., int], tuple[Any, ...]]:
         phase, fired, value = (field.reshape(-1) for field in state)
-        return run(x, low, high, phase, fired, value, self._np("frequency"), self.bipolar, spikes)
+        args = (phase, fired, value, self._np("frequency"), self.bipolar)
+        return _kernels.pwm_encode, _kernels.pwm_encode_parallel, args
 
     def _run_decode(self, spikes: np.ndarray, state: PWMState, recon: np.ndarray) -> None:
         phase, fired, value = (field.reshape(-1) for field in state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -19,7 +19,6 @@ from spikegym.encoders.base import (
     check_choice,
     check_int,
     feature_values,
-    kernel,
 )
 from spikegym.encoders.search import SearchRange, SearchSpace, SignalStats
 
@@ -117,7 +116,7 @@ def _integral_float(value: Any) -> bool:
 class RateCodedEncoder(SpikeEncoder):
     """Shared machinery of the rate and population encoders.
 
-    A subclass runs its encoding kernel (:meth:`_fire`) and maps the decoder's
+    A subclass names its encoding kernel (:meth:`_kernel_call`) and maps the decoder's
     windowed spike means back to the scaled signal (:meth:`_from_rates`).
     """
 
@@ -169,11 +168,11 @@ class RateCodedEncoder(SpikeEncoder):
         history = np.zeros((self._window_size, *batch_shape, *self.spike_shape), np.int8)
         return RateDecodeState(history, np.array(0, np.int64))
 
-    def _encode(self, x: np.ndarray, state: RateState, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, int]:
-        spikes = np.empty((x.shape[0], x.shape[1] * self._channels), np.int8)
+    def _stream_arrays(self, state: RateState) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+        """The kernels' view of a stream: flat accumulators, whether Poisson, the keys as ``uint64`` and the
+        step counts (advanced by the kernel)."""
         keys = state.key.reshape(-1).view(np.uint64)
-        n_bad = self._fire(x, low, high, state.accumulator.reshape(-1), keys, state.step.reshape(-1), spikes)
-        return spikes, n_bad
+        return state.accumulator.reshape(-1), self.mode == "poisson", keys, state.step.reshape(-1)
 
     def _encode_tensor(
         self, u: torch.Tensor, state: RateState, buffers: dict[str, torch.Tensor]
@@ -200,20 +199,6 @@ class RateCodedEncoder(SpikeEncoder):
         kept = rates if stride == 1 else rates[stride - 1 :: stride]
         by_channel = kept.reshape(kept.shape[0], -1, self.n_features, self._channels)
         return self._from_rates(by_channel).reshape(kept.shape[0], -1)
-
-    def _fire(
-        self,
-        x: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-        accumulator: np.ndarray,
-        keys: np.ndarray,
-        steps: np.ndarray,
-        spikes: np.ndarray,
-    ) -> int:
-        """Run the encoding kernel on the raw signal ``(T, N)``, writing ``spikes`` and advancing ``steps`` by
-        ``T``; how many columns hold a value not finite."""
-        raise NotImplementedError
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:
         """The scaled signal ``(T, B, F)`` from the mean spike values ``(T, B, F, channels)``."""
@@ -281,20 +266,9 @@ class RateEncoder(RateCodedEncoder):
             f"inverted={self.inverted}, window={self.window.tolist()}"
         )
 
-    def _fire(
-        self,
-        x: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-        accumulator: np.ndarray,
-        keys: np.ndarray,
-        steps: np.ndarray,
-        spikes: np.ndarray,
-    ) -> int:
-        run = kernel(_kernels.rate_encode, _kernels.rate_encode_parallel, x.size)
-        poisson = self.mode == "poisson"
-        max_rate = self._np("max_rate")
-        return run(x, low, high, max_rate, self.inverted, self.exc_inh, accumulator, poisson, keys, steps, spikes)
+    def _kernel_call(self, state: RateState) -> tuple[Callable[..., int], Callable[..., int], tuple[Any, ...]]:
+        args = (self._np("max_rate"), self.inverted, self.exc_inh, *self._stream_arrays(state))
+        return _kernels.rate_encode, _kernels.rate_encode_parallel, args
 
     def _fire_tensor(
         self, u: torch.Tensor, accumulator: torch.Tensor, counters: torch.Tensor, buffers: dict[str, torch.Tensor]

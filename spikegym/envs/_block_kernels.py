@@ -13,7 +13,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def scale_block(x, low, high, previous, linear, hold, zero_nonfinite, block, clipped, nonfinite):
+def scale_block(x, low, high, previous, linear, hold, zero_nonfinite, block, clipped, nonfinite, steps):
     """Scale the observations ``x`` ``(n, F)`` into ``[0, 1]`` and write the ``(T, n * F)`` block.
 
     The scaled value is repeated on every sub-step, or, if ``linear`` and not
@@ -22,7 +22,9 @@ def scale_block(x, low, high, previous, linear, hold, zero_nonfinite, block, cli
     Counts clipped values per env into ``clipped``.
     A NaN/inf value stops the kernel and returns its flat index unless
     ``zero_nonfinite``, which scales it as 0 and counts it into ``nonfinite``;
-    returns -1 when all went through.
+    returns -1 when all went through, after adding one to each env's count of
+    observations ``steps`` (here, as a numpy add on a small array costs more
+    than this whole kernel).
     """
     n_envs, n_features = x.shape
     n_time = block.shape[0]
@@ -49,6 +51,8 @@ def scale_block(x, low, high, previous, linear, hold, zero_nonfinite, block, cli
                 for t in range(n_time):
                     block[t, col] = u
             previous[i, j] = u
+    for i in range(n_envs):
+        steps[i] += 1
     return -1
 
 

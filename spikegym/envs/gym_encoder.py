@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,6 +106,7 @@ class GymnasiumEncoder:
         self.channel_names = self._channel_names()
         n = self._n_streams
         self.state: Any = None
+        self._bound: tuple[Any, Callable[[np.ndarray], np.ndarray]] | None = None
         self._previous = np.zeros((n, n_features))
         self._blocks = np.zeros((n, self.substeps, self.n_channels), np.int8)
         self._steps = np.zeros(n, np.int64)
@@ -307,6 +308,13 @@ class GymnasiumEncoder:
                 field[rows] = value[0]
         self._steps[rows] = 0
 
+    def _stream_encoder(self, state: Any) -> Callable[[np.ndarray], np.ndarray]:
+        """The encoder's per-step call for ``state`` (:meth:`~spikegym.encoders.SpikeEncoder.stream_encoder`),
+        made again when the state is replaced (a reset of every env, or a state assigned by the caller)."""
+        if self._bound is None or self._bound[0] is not state:
+            self._bound = state, self.encoder.stream_encoder(state)
+        return self._bound[1]
+
     def _encode(self, x: np.ndarray, rows: slice | np.ndarray, state: Any, hold: np.ndarray) -> np.ndarray:
         """Blocks ``(k, T, C)`` for the flat observations ``x`` ``(k, F)`` of the envs ``rows``
         (``slice(None)`` for all: the hot path, which writes the counters in place).
@@ -315,27 +323,21 @@ class GymnasiumEncoder:
         when upsampling is linear (the first observation of a stream).
         """
         every = isinstance(rows, slice)
-        if every:
-            previous, clipped, nonfinite, counts = self._previous, self._clipped, self._nonfinite, self._spike_counts
-        else:
-            previous, clipped, nonfinite, counts = (
-                a[rows] for a in (self._previous, self._clipped, self._nonfinite, self._spike_counts)
-            )
+        counters = (self._previous, self._clipped, self._nonfinite, self._spike_counts, self._steps)
+        previous, clipped, nonfinite, counts, steps = counters if every else (a[rows] for a in counters)
         block = np.empty((self.substeps, x.size), self._dtype)
         bad = scale_block(
-            x, self._low, self._high, previous, self._linear, hold, self._zero_nonfinite, block, clipped, nonfinite
-        )
+            x, self._low, self._high, previous, self._linear, hold, self._zero_nonfinite, block, clipped, nonfinite,
+            steps,
+        )  # fmt: skip
         if bad >= 0:
             self._raise_nonfinite(x, np.arange(self._n_streams)[rows], bad)
-        spikes = self.encoder.stream_encode(block, state)
+        spikes = self._stream_encoder(state)(block) if every else self.encoder.stream_encode(block, state)
         out = np.empty((x.shape[0], self.substeps, self.n_channels), np.int8)
         spike_channels(spikes, self._signed, out, counts)
-        if every:
-            self._steps += 1
-        else:
+        if not every:
             self._previous[rows], self._clipped[rows], self._nonfinite[rows] = previous, clipped, nonfinite
-            self._spike_counts[rows] = counts
-            self._steps[rows] += 1
+            self._spike_counts[rows], self._steps[rows] = counts, steps
         return out
 
     def _raise_nonfinite(self, x: np.ndarray, rows: np.ndarray, flat_index: int) -> None:

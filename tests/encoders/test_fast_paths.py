@@ -178,3 +178,44 @@ def test_spread_gives_each_column_its_feature_value(values: list[float], first: 
     array = np.array(values, np.float32)
     expected = np.repeat(array[np.arange(first, first + width) % len(values)], repeat)
     assert np.array_equal(_kernels._spread(array, first, first + width, repeat), expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(ENCODER_NAMES), poisson=st.booleans(), draws=st.lists(st.integers(1, 12), max_size=8))
+def test_the_bound_stream_call_gives_the_spikes_of_stream_encode(name: str, poisson: bool, draws: list[int]) -> None:
+    """``stream_encoder(state)`` (the wrapper's per-step call) equals ``stream_encode`` chunk after chunk."""
+    chunks = split_points(draws, 40)
+    enc = make(name, 3, **mode_params(name, poisson, 5))
+    raw = multi_sine(40, 3, (2,), 7).reshape(40, -1).numpy()
+    scaled = ((raw - raw.min(0)) / (raw.max(0) - raw.min(0))).astype(enc.np_dtype)
+    bound_state, state = enc.stream_state((2,), np.arange(2)), enc.stream_state((2,), np.arange(2))
+    encode = enc.stream_encoder(bound_state)
+    for part in np.split(scaled, np.cumsum(chunks)[:-1]):
+        assert np.array_equal(encode(part), enc.stream_encode(part, state))
+    for bound_field, field in zip(bound_state, state, strict=True):
+        assert np.array_equal(bound_field, field)
+
+
+def test_the_bound_stream_call_reads_parameters_changed_in_place_or_set_anew() -> None:
+    """A threshold changed in place is read by the kernel as it is; a buffer or attribute set anew is looked up
+    again at the next call (the call must never encode with parameters the encoder no longer has)."""
+    scaled = np.linspace(0.2, 0.8, 12, dtype=np.float32).reshape(6, 2)
+    enc, reference = make("sf", 2, threshold=0.3), make("sf", 2, threshold=0.3)
+    encode = enc.stream_encoder(enc.stream_state((1,)))
+    state = reference.stream_state((1,))
+    assert np.array_equal(encode(scaled), reference.stream_encode(scaled, state))
+    for change in (
+        lambda e: e.threshold.fill_(0.05),
+        lambda e: setattr(e, "threshold", torch.full((2,), 0.02)),
+    ):
+        change(enc), change(reference)
+        expected = reference.stream_encode(scaled, state)
+        assert expected.any()
+        assert np.array_equal(encode(scaled), expected)
+    pwm, reference = make("pwm", 2, frequency=0.25), make("pwm", 2, frequency=0.25)
+    encode, state = pwm.stream_encoder(pwm.stream_state((1,))), reference.stream_state((1,))
+    encode(scaled), reference.stream_encode(scaled, state)
+    pwm.bipolar = reference.bipolar = True
+    expected = reference.stream_encode(scaled, state)
+    assert (expected < 0).any()
+    assert np.array_equal(encode(scaled), expected)
