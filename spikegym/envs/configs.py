@@ -33,7 +33,7 @@ import itertools
 import logging
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +59,18 @@ PROVENANCE_FIELDS = {
     "trials": int,
     "objective": str,
     "scores": dict,
+    "policy": str,
+    "considered": list,
+    "left_out": dict,
+    "choice": str,
     "notes": str,
 }
+"""Provenance keys and their types. ``policy`` is the kind of policy the encoder was tuned for (one of
+:data:`POLICY_KINDS`), ``considered`` the encoders tuning chose among, ``left_out`` those it left out with the
+reason, ``choice`` why the chosen one won."""
+POLICY_KINDS: tuple[str, ...] = ("stateless", "stateful")
+"""Policies by how they read spike windows: stateless (each observation's window alone) or stateful
+(membranes carried across env steps)."""
 
 
 class ConfigError(ValueError):
@@ -325,6 +335,18 @@ def _bounds(where: str, bounds: Any) -> tuple[list[float] | None, list[float] | 
     return low, high, features
 
 
+_PROVENANCE_VALUES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "scores": ("names mapped to numbers", lambda v: all(isinstance(k, str) and _is_number(x) for k, x in v.items())),
+    "policy": (f"one of {list(POLICY_KINDS)}", lambda v: v in POLICY_KINDS),
+    "considered": ("encoder names", lambda v: all(isinstance(name, str) for name in v)),
+    "left_out": (
+        "encoder names mapped to reasons",
+        lambda v: all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+    ),
+}
+"""What the values of some provenance keys must be, beyond their type."""
+
+
 def _provenance(where: str, provenance: Any) -> dict[str, Any]:
     if not isinstance(provenance, Mapping):
         raise ConfigError(f"{where}: field 'provenance': expected a mapping, got {provenance!r}")
@@ -336,7 +358,8 @@ def _provenance(where: str, provenance: Any) -> dict[str, Any]:
             value = value.isoformat()
         kind = PROVENANCE_FIELDS[key]
         _typed(where, f"provenance.{key}", value, kind, f"a {kind.__name__}")
-        if key == "scores" and not all(isinstance(k, str) and _is_number(v) for k, v in value.items()):
-            raise ConfigError(f"{where}: field 'provenance.scores': expected names mapped to numbers, got {value!r}")
+        expected = _PROVENANCE_VALUES.get(key)
+        if expected is not None and not expected[1](value):
+            raise ConfigError(f"{where}: field 'provenance.{key}': expected {expected[0]}, got {value!r}")
         checked[key] = value
     return checked

@@ -24,9 +24,10 @@ import numpy as np
 from spikegym.encoders import encoder_class
 from spikegym.encoders.base import check_choice
 from spikegym.encoders.search import SignalStats
+from spikegym.envs.configs import POLICY_KINDS
 
 Policy = Literal["stateless", "stateful"]
-POLICIES: tuple[str, ...] = ("stateless", "stateful")
+POLICIES: tuple[str, ...] = POLICY_KINDS
 READS: dict[str, str] = {
     "stateless": "resets its membranes at every observation and reads each T-step window alone",
     "stateful": "carries its membranes across env steps within an episode",

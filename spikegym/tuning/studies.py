@@ -43,7 +43,6 @@ from spikegym.encoders.search import SearchSpace
 from spikegym.envs.configs import EncoderConfig
 from spikegym.envs.rollouts import Rollouts, as_episodes
 from spikegym.tuning.objectives import CandidateScorer
-from spikegym.tuning.readers import READS
 from spikegym.tuning.storage import (
     OPEN_ATTEMPTS,
     Heartbeat,
@@ -377,29 +376,17 @@ def provenance(
 ) -> dict[str, Any]:
     """The provenance fields of a tuned config.
 
-    Who the encoder was tuned for goes into ``notes``, one line each, after the given notes: the ``policy``
-    kind that reads it, the encoders ``considered``, those ``left_out`` with the reason, and why the chosen
-    one won (``choice``). Notes are free text, so a config with them loads wherever one without does.
+    Who the encoder was tuned for is recorded field by field: the ``policy`` kind that reads it, the encoders
+    ``considered``, those ``left_out`` with the reason, and why the chosen one won (``choice``); ``notes`` hold
+    how the trials were run.
 
     >>> record = provenance("spikegym tune CartPole-v1", 0, 8, "nrmse", "8 trials per feature in memory",
     ...                     policy="stateless", considered=["rate"], left_out={"step_forward": "it marks changes"},
     ...                     choice="rate: the only encoder considered")
-    >>> print(record["notes"])
-    8 trials per feature in memory
-    policy: stateless (resets its membranes at every observation and reads each T-step window alone)
-    considered: rate
-    left out: step_forward: it marks changes
-    chosen: rate: the only encoder considered
+    >>> record["policy"], record["considered"], record["left_out"]
+    ('stateless', ['rate'], {'step_forward': 'it marks changes'})
     """
-    lines = [] if notes is None else [notes]
-    if policy is not None:
-        lines.append(f"policy: {policy} ({READS[policy]})")
-    if considered is not None:
-        lines.append(f"considered: {', '.join(considered)}")
-    lines += [f"left out: {name}: {reason}" for name, reason in (left_out or {}).items()]
-    if choice is not None:
-        lines.append(f"chosen: {choice}")
-    record = {
+    record: dict[str, Any] = {
         "method": "spikegym tune",
         "command": command,
         "date": datetime.date.today().isoformat(),
@@ -408,7 +395,11 @@ def provenance(
         "trials": n_trials,
         "objective": objective,
     }
-    return {**record, "notes": "\n".join(lines)} if lines else record
+    fields = {"policy": policy, "considered": considered, "left_out": left_out, "choice": choice, "notes": notes}
+    for key, value in fields.items():
+        if value is not None:
+            record[key] = list(value) if key == "considered" else dict(value) if key == "left_out" else value
+    return record
 
 
 # ------------------------------------------------------------------ studies

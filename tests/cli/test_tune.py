@@ -131,11 +131,10 @@ def test_tune_all_prints_a_row_per_encoder_and_writes_the_best(
     assert config.provenance["command"] == "spikegym " + " ".join(argv)
     assert config.provenance["trials"] == 12 and config.provenance["seed"] == 0
     assert {"held_out_nrmse", "held_out_spike_rate"} <= set(config.provenance["scores"])
-    notes = config.provenance["notes"].splitlines()
-    assert "policy: stateful (carries its membranes across env steps within an episode)" in notes
-    assert f"considered: {', '.join(ENCODER_NAMES)}" in notes
-    assert not [line for line in notes if line.startswith("left out")] and "left out" not in out
-    assert [line for line in notes if line.startswith(f"chosen: {best[0]}: lowest held-out nrmse")]
+    record = config.provenance
+    assert record["policy"] == "stateful" and record["considered"] == ENCODER_NAMES
+    assert record["left_out"] == {} and "left out" not in out
+    assert record["choice"].startswith(f"{best[0]}: lowest held-out nrmse")
 
 
 def test_tune_all_for_a_stateless_policy_leaves_out_the_temporal_encoders_and_says_why(
@@ -154,17 +153,15 @@ def test_tune_all_for_a_stateless_policy_leaves_out_the_temporal_encoders_and_sa
     assert sorted(rows) == ["population", "rate"]
     config = load_config(tmp_path / "c")
     assert config.encoder in ("population", "rate")
-    notes = config.provenance["notes"].splitlines()
-    assert notes[0] == "4 trials per feature in memory"
-    assert "policy: stateless (resets its membranes at every observation and reads each T-step window alone)" in notes
-    assert "considered: population, rate" in notes
-    reasons = {line.split(": ")[1]: line for line in notes if line.startswith("left out: ")}
+    record = config.provenance
+    assert record["notes"] == "4 trials per feature in memory"
+    assert record["policy"] == "stateless" and record["considered"] == ["population", "rate"]
+    reasons = record["left_out"]
     assert sorted(reasons) == left_out
     assert "beta**T=0.66" in reasons["lif"] and "tuning searches frequency" in reasons["pwm"]
-    chosen = next(line for line in notes if line.startswith("chosen: "))
     runner_up = ({"population", "rate"} - {config.encoder}).pop()
-    assert chosen.startswith(f"chosen: {config.encoder}: lowest held-out nrmse + 0.002 x spike rate")
-    assert f"of 2 tuned (next: {runner_up}, " in chosen
+    assert record["choice"].startswith(f"{config.encoder}: lowest held-out nrmse + 0.002 x spike rate")
+    assert f"of 2 tuned (next: {runner_up}, " in record["choice"]
 
 
 def test_a_longer_window_or_a_readable_fixed_parameter_lets_a_stateless_policy_read_more(
@@ -176,10 +173,10 @@ def test_a_longer_window_or_a_readable_fixed_parameter_lets_a_stateless_policy_r
     argv = ["tune", "CartPole-v1", "--trials", "2", "--steps", "200", "--no-progress", "--force"]
     assert main([*argv, "--substeps", "16", "--output", str(tmp_path / "c")]) == 0
     assert "left out bsa" not in capsys.readouterr().out
-    assert "considered: bsa, population, rate" in load_config(tmp_path / "c").provenance["notes"]
+    assert load_config(tmp_path / "c").provenance["considered"] == ["bsa", "population", "rate"]
     assert main([*argv, "--encoder", "lif", "--param", "beta=0.6", "--output", str(tmp_path / "d")]) == 0
     assert load_config(tmp_path / "d").encoder == "lif"
-    assert "chosen: lif: the only encoder tuned" in load_config(tmp_path / "d").provenance["notes"]
+    assert load_config(tmp_path / "d").provenance["choice"].startswith("lif: the only encoder tuned")
 
 
 def test_max_spike_rate_restricts_the_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,6 +99,19 @@ def test_numpy_values_are_saved_as_plain_yaml(tmp_path: Path) -> None:
     assert load_config(path).params["threshold"] == [0.1, 0.2]
 
 
+def test_who_a_config_was_tuned_for_round_trips_field_by_field(tmp_path: Path) -> None:
+    data = valid()
+    data["provenance"].update(
+        policy="stateless", considered=["population", "rate"], left_out={"step_forward": "it marks changes"},
+        choice="rate: lowest held-out nrmse",
+    )  # fmt: skip
+    config = load_config(write(tmp_path, data))
+    assert config.provenance["left_out"] == {"step_forward": "it marks changes"}
+    again = tmp_path / "again.yaml"
+    config.save(again)
+    assert load_config(again).provenance == config.provenance
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -120,6 +133,13 @@ def test_numpy_values_are_saved_as_plain_yaml(tmp_path: Path) -> None:
         (lambda d: d["provenance"].update(trials="many"), r"field 'provenance.trials': expected a int, got 'many'"),
         (lambda d: d["provenance"].update(scores={"nrmse": "low"}), r"field 'provenance.scores': expected names"),
         (lambda d: d["provenance"].update(author="me"), r"field 'provenance.author': unknown"),
+        (
+            lambda d: d["provenance"].update(policy="recurrent"),
+            r"field 'provenance.policy': expected one of \['stateless', 'stateful'\], got 'recurrent'",
+        ),
+        (lambda d: d["provenance"].update(considered="rate"), r"field 'provenance.considered': expected a list"),
+        (lambda d: d["provenance"].update(considered=["rate", 3]), r"'provenance.considered': expected encoder names"),
+        (lambda d: d["provenance"].update(left_out={"sf": 1}), r"'provenance.left_out': expected encoder names mapped"),
     ],
 )
 def test_every_field_is_validated_with_file_and_field_in_the_error(tmp_path: Path, edit, message: str) -> None:
