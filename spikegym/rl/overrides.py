@@ -19,7 +19,16 @@ import yaml
 
 from spikegym.rl.algorithms import ALGORITHMS
 from spikegym.rl.extractors import SpikingExtractor
-from spikegym.rl.recipes import SCHEDULED, Recipe, RecipeError, with_schedules
+from spikegym.rl.recipes import (
+    ANN_NORMALIZE,
+    NORMALIZE_REWARD,
+    SCHEDULED,
+    Recipe,
+    RecipeError,
+    check_normalize_reward,
+    normalize_options,
+    with_schedules,
+)
 
 SPIKING_PREFIX = "spiking."
 """Hyperparameters that start with it set a :class:`~spikegym.rl.extractors.SpikingExtractor` option."""
@@ -36,6 +45,9 @@ SET_ELSEWHERE = {
     "_init_setup_model": "it is internal to SB3",
 }
 """Arguments an algorithm takes that ``--hyperparams`` may not set, and where they are set instead."""
+RECIPE_CHECKS = {ANN_NORMALIZE: normalize_options, NORMALIZE_REWARD: check_normalize_reward}
+"""Recipe keys ``--hyperparams`` may set besides the algorithm's and the extractor's arguments, with their checks
+(raising :class:`~spikegym.rl.recipes.RecipeError`); training applies them to the recipe."""
 
 
 def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, Any]:
@@ -75,12 +87,18 @@ def _type_problem(value: Any, parameter: inspect.Parameter) -> str | None:
 
 
 def check_hyperparams(algo: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
-    """``hyperparams`` checked against ``algo``'s constructor (and ``spiking.NAME`` against
-    :class:`~spikegym.rl.extractors.SpikingExtractor`'s): a ``ValueError`` names the key, the value and
-    what is allowed."""
+    """``hyperparams`` checked against ``algo``'s constructor (``spiking.NAME`` against
+    :class:`~spikegym.rl.extractors.SpikingExtractor`'s, the recipe keys of :data:`RECIPE_CHECKS` by their
+    checks): a ``ValueError`` names the key, the value and what is allowed."""
     algorithm = inspect.signature(ALGORITHMS[algo]).parameters
     extractor = inspect.signature(SpikingExtractor).parameters
     for key, value in hyperparams.items():
+        if key in RECIPE_CHECKS:
+            try:
+                RECIPE_CHECKS[key](value)
+            except RecipeError as error:
+                raise ValueError(f"--hyperparams {error}") from None
+            continue
         if key.startswith(SPIKING_PREFIX):
             name, parameters, owner = key[len(SPIKING_PREFIX) :], extractor, "SpikingExtractor"
             if name == "observation_space":

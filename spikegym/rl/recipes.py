@@ -28,6 +28,7 @@ OPTIONAL = (
     "ann_algo_kwargs",
     "ann_n_timesteps",
     "ann_normalize",
+    "normalize_reward",
     "action_noise",
     "population_head",
     "critic",
@@ -75,6 +76,8 @@ def with_schedules(algo_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 ANN_NORMALIZE = "ann_normalize"
 """The recipe key (and ``--hyperparams`` key) of the ANN baseline's observation normalisation."""
+NORMALIZE_REWARD = "normalize_reward"
+"""The recipe key (and ``--hyperparams`` key) of the spiking agent's return normalisation."""
 NORMALIZE_OPTIONS: dict[str, str] = {
     "norm_obs": "true or false",
     "norm_reward": "true or false",
@@ -84,6 +87,17 @@ NORMALIZE_OPTIONS: dict[str, str] = {
 }
 """The ``VecNormalize`` options ``ann_normalize`` may set, and what each takes (the discount of the normalised
 return is the algorithm's ``gamma``, as rl-baselines3-zoo sets it)."""
+
+
+def check_normalize_reward(value: Any) -> bool:
+    """``normalize_reward`` checked: ``true`` or ``false``; anything else is a :class:`RecipeError`.
+
+    >>> check_normalize_reward(True)
+    True
+    """
+    if not isinstance(value, bool):
+        raise RecipeError(f"{NORMALIZE_REWARD} must be true or false, got {value!r}")
+    return value
 
 
 def normalize_options(value: Any) -> dict[str, Any] | None:
@@ -144,7 +158,11 @@ class Recipe:
     :param ann_n_timesteps: the ANN baseline's budget, where it is not ``n_timesteps``.
     :param ann_normalize: the ANN baseline's observation (and reward) normalisation, as rl-baselines3-zoo's
         ``normalize``: ``VecNormalize`` keyword arguments (``{}``: its defaults), or ``None`` for none
-        (:func:`normalize_options`). A spiking agent is never normalised: its encoder scales its observations.
+        (:func:`normalize_options`). A spiking agent's observations are never normalised (its encoder scales
+        them into spikes); with ``normalize_reward`` its returns are (``VecNormalize`` with ``norm_obs`` off).
+    :param normalize_reward: normalise the spiking agent's rewards by a running estimate of the return's spread
+        (rl-baselines3-zoo's ``normalize`` does this with the observations; a value function that must first grow
+        to returns near -100 can leave the actor untrained: recurrent PPO on Acrobot-v1).
 
     >>> load_recipe("ppo", "CartPole-v1").n_envs
     8
@@ -165,6 +183,18 @@ class Recipe:
     ann_algo_kwargs: dict[str, Any] = field(default_factory=dict)
     ann_n_timesteps: int | None = None
     ann_normalize: dict[str, Any] | None = None
+    normalize_reward: bool = False
+
+    def normalization(self, ann: bool) -> dict[str, Any] | None:
+        """The ``VecNormalize`` options of a run of this recipe (the discount aside), or ``None`` for none: the ANN
+        baseline's :attr:`ann_normalize`; the spiking agent's returns only, with :attr:`normalize_reward`.
+
+        >>> Recipe("ppo", "X-v0", 10, 1, normalize_reward=True).normalization(ann=False)
+        {'norm_obs': False}
+        """
+        if ann:
+            return self.ann_normalize
+        return {"norm_obs": False} if self.normalize_reward else None
 
     def with_nir_exact(self, options: Mapping[str, Any]) -> Recipe:
         """This recipe with its :attr:`nir_exact` changes applied and the extractor ``options`` on top.
@@ -214,6 +244,8 @@ class Recipe:
             data["ann_n_timesteps"] = self.ann_n_timesteps
         if self.ann_normalize is not None:
             data["ann_normalize"] = dict(self.ann_normalize) or True
+        if self.normalize_reward:
+            data["normalize_reward"] = True
         if self.action_noise is not None:
             data["action_noise"] = dict(self.action_noise)
         if self.population_head is not None:
@@ -251,6 +283,7 @@ class Recipe:
                 raise RecipeError(f"{where}: {env_id}.{key}: {error}") from None
         try:
             normalize = normalize_options(data.get("ann_normalize"))
+            check_normalize_reward(data.get(NORMALIZE_REWARD, False))
         except RecipeError as error:
             raise RecipeError(f"{where}: {env_id}.{error}") from None
         _check_nir_exact(algo, env_id, data, where)
@@ -293,6 +326,7 @@ class Recipe:
             dict(data.get("ann_algo_kwargs") or {}),
             data.get("ann_n_timesteps"),
             normalize,
+            data.get(NORMALIZE_REWARD, False),
         )
 
 

@@ -117,14 +117,21 @@ class Run:
 
     @property
     def normalization_path(self) -> Path | None:
-        """The ``VecNormalize`` statistics the model acts with: ``vecnormalize.pkl``, or those saved with the
-        checkpoint (SB3's ``model_vecnormalize_<steps>_steps.pkl``); ``None`` for a run that does not normalise
-        (a spiking run, or an ANN run whose recipe has no ``ann_normalize``)."""
-        if self.spiking or self.recipe.ann_normalize is None:
+        """The run's ``VecNormalize`` statistics: ``vecnormalize.pkl``, or those saved with the checkpoint (SB3's
+        ``model_vecnormalize_<steps>_steps.pkl``); ``None`` for a run that does not normalise (an ANN run whose
+        recipe has no ``ann_normalize``, a spiking run without ``normalize_reward``)."""
+        if self.recipe.normalization(ann=not self.spiking) is None:
             return None
         if self.checkpoint is None:
             return self.path / VECNORMALIZE_FILE
         return self.checkpoint.with_name(re.sub(r"_(\d+_steps)\.zip$", r"_vecnormalize_\1.pkl", self.checkpoint.name))
+
+    @property
+    def normalizes_observations(self) -> bool:
+        """Whether the model acts on observations normalised by the run's statistics (an ANN run with
+        ``ann_normalize``; a spiking run's statistics hold its returns only)."""
+        normalization = self.recipe.normalization(ann=not self.spiking)
+        return normalization is not None and normalization.get("norm_obs", True)
 
     @property
     def interrupted(self) -> bool:
@@ -219,12 +226,17 @@ def _check_normalization(run: Run) -> None:
         return
     if not path.is_file():
         raise RunError(
-            f"{run.path} is incomplete: {path.name} is missing (its recipe normalises the ANN's observations, "
-            f"ann_normalize, and the model acts on observations normalised with these statistics)"
+            f"{run.path} is incomplete: {path.name} is missing (its recipe normalises {_normalized(run)})"
             f"{_unfinished(run.path, run.info, MODEL_FILE) if run.checkpoint is None else ''}"
         )
     if run.checkpoint is None and run.verified and VECNORMALIZE_FILE not in run.info.checksums:
         raise RunError(f"{run.path / RUN_FILE} is malformed: it records no checksum of {VECNORMALIZE_FILE}")
+
+
+def _normalized(run: Run) -> str:
+    if run.normalizes_observations:
+        return "the observations, and the model acts on them normalised with these statistics"
+    return "the returns, and continued training starts from these statistics"
 
 
 def _run_and_checkpoint(path: Path) -> tuple[Path, Path | None]:

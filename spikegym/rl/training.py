@@ -48,8 +48,8 @@ from spikegym.rl.progress import ProgressLinesCallback
 from spikegym.rl.recipes import (
     ANN_NORMALIZE,
     CRITICS,
+    NORMALIZE_REWARD,
     Recipe,
-    RecipeError,
     find_recipe,
     normalize_options,
     with_schedules,
@@ -311,10 +311,9 @@ def _fresh_setup(
         recipe = recipe.with_nir_exact(NIR_EXACT)
     if ann:
         recipe = recipe.for_ann()
-    hyperparams = dict(overrides.hyperparams)
-    if ANN_NORMALIZE in hyperparams:
-        recipe = _override_normalize(recipe, hyperparams.pop(ANN_NORMALIZE), ann)
-    recipe = apply_overrides(recipe, check_hyperparams(algo, hyperparams), overrides.n_envs)
+    hyperparams = check_hyperparams(algo, overrides.hyperparams)
+    recipe = _override_normalization(recipe, hyperparams, ann)
+    recipe = apply_overrides(recipe, hyperparams, overrides.n_envs)
     recorded: dict[str, Any] = {"recipe": "default"} if default else {}
     if overrides.hyperparams:
         recorded["hyperparams"] = dict(overrides.hyperparams)
@@ -325,29 +324,41 @@ def _fresh_setup(
     return _Setup(recipe, config, encoder == LEARNABLE, chosen, None, dict(overrides.env_kwargs), recorded)
 
 
-def _override_normalize(recipe: Recipe, value: Any, ann: bool) -> Recipe:
-    """``recipe`` with ``--hyperparams ann_normalize=VALUE``, checked; a ``ValueError`` for a spiking run."""
-    if not ann:
-        raise ValueError(
-            f"--hyperparams {ANN_NORMALIZE}={value!r}: it normalises the observations of the ANN baseline (--ann); "
-            "a spiking agent's encoder scales its observations"
-        )
-    try:
-        return dataclasses.replace(recipe, ann_normalize=normalize_options(value))
-    except RecipeError as error:
-        raise ValueError(f"--hyperparams {error}") from None
+def _override_normalization(recipe: Recipe, hyperparams: dict[str, Any], ann: bool) -> Recipe:
+    """``recipe`` with ``--hyperparams ann_normalize=VALUE`` (ANN baseline only) and ``normalize_reward=VALUE``
+    (spiking agent only), both checked (:func:`check_hyperparams`) and taken out of ``hyperparams``."""
+    if ANN_NORMALIZE in hyperparams:
+        value = hyperparams.pop(ANN_NORMALIZE)
+        if not ann:
+            raise ValueError(
+                f"--hyperparams {ANN_NORMALIZE}={value!r}: it normalises the observations of the ANN baseline "
+                f"(--ann); a spiking agent's encoder scales its observations ({NORMALIZE_REWARD} normalises its "
+                "rewards)"
+            )
+        recipe = dataclasses.replace(recipe, ann_normalize=normalize_options(value))
+    if NORMALIZE_REWARD in hyperparams:
+        value = hyperparams.pop(NORMALIZE_REWARD)
+        if ann:
+            raise ValueError(
+                f"--hyperparams {NORMALIZE_REWARD}={value!r}: it normalises the spiking agent's rewards; the ANN "
+                f"baseline (--ann) normalises with {ANN_NORMALIZE}"
+            )
+        recipe = dataclasses.replace(recipe, normalize_reward=value)
+    return recipe
 
 
 def _normalize(setup: _Setup, env: VecEnv, eval_env: VecEnv) -> tuple[VecEnv, VecEnv]:
-    """The training and evaluation envs of an ANN run whose recipe has ``ann_normalize``, in ``VecNormalize``
+    """The training and evaluation envs of a run whose recipe normalises (an ANN run's ``ann_normalize``, a
+    spiking run's ``normalize_reward``: :meth:`~spikegym.rl.recipes.Recipe.normalization`), in ``VecNormalize``
     as rl-baselines3-zoo's ``_maybe_normalize`` wraps them: the training env updates the statistics (those of the
     run it continues, if any) with the return discounted by the algorithm's ``gamma``; the evaluation env takes
     them from it at every evaluation (SB3's ``EvalCallback``) and neither updates them nor scales rewards."""
     recipe = setup.recipe
-    if not setup.ann or recipe.ann_normalize is None:
+    normalization = recipe.normalization(setup.ann)
+    if normalization is None:
         return env, eval_env
     default = inspect.signature(ALGORITHMS[recipe.algo]).parameters["gamma"].default
-    options = {"gamma": recipe.algo_kwargs.get("gamma", default), **recipe.ann_normalize}
+    options = {"gamma": recipe.algo_kwargs.get("gamma", default), **normalization}
     if setup.previous is None:
         env = VecNormalize(env, **options)
     else:
@@ -564,7 +575,7 @@ def load_model(run: Run, env: VecEnv | None = None, device: str = "cpu") -> Base
     """
     path = run.model_path
     statistics = None
-    if env is None and run.normalization_path is not None:
+    if env is None and run.normalizes_observations:
         statistics = load_normalization(run, DummyVecEnv([lambda: gym.make(run.info.env_id, **run.info.env_kwargs)]))
         statistics.training, statistics.norm_reward = False, False
     try:

@@ -1,5 +1,6 @@
 """The MLP baseline's observation normalisation (``ann_normalize``, rl-baselines3-zoo's ``normalize``): statistics
-saved with the run and used wherever it is evaluated, replayed, continued or loaded; never for a spiking run."""
+saved with the run and used wherever it is evaluated, replayed, continued or loaded; never for a spiking run, whose
+rewards alone may be normalised (``normalize_reward``)."""
 
 from __future__ import annotations
 
@@ -198,6 +199,11 @@ def test_bad_normalisation_options_are_refused(value: Any, message: str, tmp_pat
 def test_hyperparams_normalise_only_the_ann_baseline(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"ann_normalize=True: it normalises the observations of the ANN baseline"):
         train("CartPole-v1", "ppo", runs_dir=tmp_path, overrides=Overrides({"ann_normalize": True}))
+    with pytest.raises(ValueError, match=r"normalize_reward=True: it normalises the spiking agent's rewards"):
+        train("CartPole-v1", "ppo", ann=True, runs_dir=tmp_path, overrides=Overrides({"normalize_reward": True}))
+    with pytest.raises(ValueError, match=r"--hyperparams normalize_reward must be true or false, got 'yes'"):
+        train("CartPole-v1", "ppo", runs_dir=tmp_path, overrides=Overrides({"normalize_reward": "yes"}))
+    assert not list(tmp_path.iterdir())
     off = Overrides({"ann_normalize": False, **SMALL_PPO})  # the recipe normalises Acrobot-v1's MLP
     run_dir, model = train("CartPole-v1", "ppo", ann=True, timesteps=64, runs_dir=tmp_path, overrides=off, **QUICK)
     assert model.get_vec_normalize_env() is None and load_run(run_dir).recipe.ann_normalize is None
@@ -208,3 +214,35 @@ def test_a_model_on_normalised_observations_is_not_saved_without_its_statistics(
     with pytest.raises(ValueError, match=r"normalises its observations; give the path of their statistics"):
         save_whole(model, tmp_path / "model.zip")
     assert not (tmp_path / "model.zip").exists()
+
+
+def test_a_spiking_run_may_normalise_its_rewards_and_acts_on_spikes_as_they_are(tmp_path: Path) -> None:
+    """``normalize_reward``: the training env scales rewards by the return's running spread (observations, spike
+    blocks, untouched), the statistics are saved and resumed by a continued run, and acting needs none of them."""
+    overrides = Overrides({"normalize_reward": True, **SMALL_PPO})
+    run_dir, model = train("CartPole-v1", "ppo", timesteps=128, runs_dir=tmp_path, overrides=overrides, **QUICK)
+    statistics = model.get_vec_normalize_env()
+    assert isinstance(statistics, VecNormalize) and statistics.norm_reward and not statistics.norm_obs
+    assert statistics.ret_rms.count > 1 and (run_dir / VECNORMALIZE_FILE).is_file()
+    run = load_run(run_dir)
+    assert run.recipe.normalize_reward and not run.normalizes_observations
+    loaded = load_model(run)
+    assert loaded.get_vec_normalize_env() is None  # the agent acts on the spike blocks as the env gives them
+    report = replay(run, episodes=1, seed=5)
+    assert report.mean_return > 0
+    continued_dir, continued = train(
+        "CartPole-v1", "ppo", timesteps=64, runs_dir=tmp_path, continue_from=run_dir, **QUICK
+    )
+    resumed = continued.get_vec_normalize_env()
+    assert resumed.ret_rms.count > statistics.ret_rms.count and resumed.training
+    assert load_run(continued_dir).recipe.normalize_reward
+
+
+def test_normalize_reward_in_a_recipe_is_checked_and_written_back(tmp_path: Path) -> None:
+    (tmp_path / "ppo.yaml").write_text(yaml.safe_dump({"CartPole-v1": {"n_timesteps": 10, "n_envs": 1,
+                                                                       "normalize_reward": 1}}))  # fmt: skip
+    with pytest.raises(RecipeError, match=r"ppo.yaml: CartPole-v1\.normalize_reward must be true or false, got 1"):
+        load_recipe("ppo", "CartPole-v1", agents_dir=tmp_path)
+    recipe = load_recipe("recurrent_ppo", "Acrobot-v1")
+    assert recipe.normalize_reward and recipe.to_dict()["normalize_reward"] is True
+    assert recipe.normalization(ann=False) == {"norm_obs": False} and recipe.normalization(ann=True) == {}
