@@ -320,8 +320,24 @@ def _fresh_setup(
     if overrides.n_envs is not None:
         recorded["n_envs"] = overrides.n_envs
     config = None if ann else resolve_encoder(env_id, encoder, overrides.env_kwargs)
+    if config is not None and encoder != LEARNABLE and recipe.algo not in STATEFUL:
+        _warn_if_unreadable(config, recipe.algo)
     chosen = 0 if seed is None else seed
     return _Setup(recipe, config, encoder == LEARNABLE, chosen, None, dict(overrides.env_kwargs), recorded)
+
+
+def _warn_if_unreadable(config: EncoderConfig, algo: str) -> None:
+    """Warn when ``algo``'s stateless policy, which reads each observation's window alone, gets an encoder
+    whose window alone misses the value (:meth:`~spikegym.encoders.SpikeEncoder.window_shortfall`): it trains,
+    but on what each window holds; ``recurrent_ppo`` carries its membranes across observations."""
+    if config.n_features is None:
+        return
+    encoder = encoder_class(config.encoder)(config.n_features, **config.params)
+    shortfall = encoder.window_shortfall(config.substeps)
+    if shortfall is not None:
+        logger.warning("the %s spiking policy reads each observation's T=%d window alone, and a window of this %s "
+                       "config misses the value: %s; --algo %s carries the state across observations",
+                       algo, config.substeps, config.encoder, shortfall, STATEFUL[0])  # fmt: skip
 
 
 def _override_normalization(recipe: Recipe, hyperparams: dict[str, Any], ann: bool) -> Recipe:

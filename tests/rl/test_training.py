@@ -143,3 +143,28 @@ def test_an_encoder_name_takes_its_tuned_config_for_the_env_where_one_ships() ->
         assert resolve_encoder("CartPole-v1", name).params == tuned.params
     untuned = resolve_encoder("CartPole-v1", "bsa")
     assert untuned.encoder == "bsa" and untuned.params == {} and not untuned.provenance
+
+
+@pytest.mark.parametrize(
+    ("algo", "encoder", "warned"),
+    [("ppo", "step_forward", True), ("ppo", "population", False), ("recurrent_ppo", "step_forward", False)],
+)
+def test_a_stateless_policy_on_an_encoder_it_cannot_read_trains_with_a_warning(
+    algo: str, encoder: str, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A feed-forward policy reads each window alone: step-forward's windows hold changes, not levels, so it is
+    told that --algo recurrent_ppo carries the state (and the run trains all the same)."""
+    from spikegym.rl.training import Overrides
+
+    small = {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
+    with caplog.at_level("WARNING", logger="spikegym.rl.training"):
+        run_dir, _ = train(
+            "CartPole-v1", algo, encoder=encoder, timesteps=32, progress=False, eval_freq=10**6, runs_dir=tmp_path,
+            overrides=Overrides(small, n_envs=1),
+        )  # fmt: skip
+    messages = [record.getMessage() for record in caplog.records if "window alone" in record.getMessage()]
+    assert (run_dir / "model.zip").is_file()
+    assert bool(messages) == warned
+    if warned:
+        assert "step_forward config misses the value: its spikes mark changes" in messages[0]
+        assert "--algo recurrent_ppo carries the state across observations" in messages[0]
