@@ -615,6 +615,7 @@ def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisso
     unit = _unit(low, high)
     rates = _spread(max_rate, first, last, 1)
     counters = _counters(keys, steps, first, last, max_rate.shape[0], 1, poisson)
+    accumulators = accumulator[first:last]  # a view: the columns' own, so the loop vectorises
     poison = np.zeros(last - first, x.dtype)
     for t in range(x.shape[0]):
         advance = np.uint64(t) * _STEP_STRIDE
@@ -629,9 +630,9 @@ def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisso
             if poisson:
                 fire = _uniform(counters[i] + advance) < abs(q)
             else:
-                acc = accumulator[n] + abs(q)
+                acc = accumulators[i] + abs(q)
                 fire = acc >= one
-                accumulator[n] = acc - one if fire else acc
+                accumulators[i] = acc - one if fire else acc
             spikes[t, n] = (1 if q > 0 else -1) if fire else 0
     return _count_poisoned(poison)
 
@@ -694,6 +695,7 @@ def _population_columns(
     reduced = np.empty(size, x.dtype)
     gaussian = np.empty(size, x.dtype)
     offset = first * n_bins
+    accumulators = accumulator[offset : offset + size]  # a view: the block's own, so the loop vectorises
     poison = np.zeros(width, x.dtype)
     for t in range(x.shape[0]):
         for i in range(width):
@@ -707,16 +709,15 @@ def _population_columns(
             y[m] = -half * d * d
         _exp_negative(y, exp_table, bits, reduced, gaussian)
         advance = np.uint64(t) * _STEP_STRIDE
-        row = spikes[t, offset : offset + size]
         if poisson:
             for m in range(size):
-                row[m] = 1 if _uniform(counters[m] + advance) < rates[m] * gaussian[m] else 0
+                spikes[t, offset + m] = 1 if _uniform(counters[m] + advance) < rates[m] * gaussian[m] else 0
         else:
             for m in range(size):
-                acc = accumulator[offset + m] + rates[m] * gaussian[m]
+                acc = accumulators[m] + rates[m] * gaussian[m]
                 fire = acc >= one
-                accumulator[offset + m] = acc - one if fire else acc
-                row[m] = 1 if fire else 0
+                accumulators[m] = acc - one if fire else acc
+                spikes[t, offset + m] = 1 if fire else 0
     return _count_poisoned(poison)
 
 
