@@ -686,20 +686,27 @@ class SpikeEncoder(nn.Module):
         >>> encode(np.array([[0.5, 0.5], [0.7, 0.3]], np.float32)).tolist()
         [[0, 0], [1, -1]]
         """
-        if any(tensor.device.type != "cpu" for tensor in self._buffers.values() if tensor is not None):
-            return lambda scaled: self.stream_encode(scaled, state)
-        bound: list[Any] = [None, None, None]
+        bound: list[Any] = [None, None]
 
         def encode(scaled: np.ndarray) -> np.ndarray:
             if bound[0] != self._epoch:
-                bound[:] = self._epoch, self._unit_bounds(), self._kernel_call(state)[0::2]
-            low, high = bound[1]
-            run, args = bound[2]
-            spikes = np.empty((scaled.shape[0], scaled.shape[1] * self._spike_width), np.int8)
+                bound[:] = self._epoch, self._bound_call(state)
+            if bound[1] is None:
+                return self.stream_encode(scaled, state)
+            run, low, high, args, width = bound[1]
+            spikes = np.empty((scaled.shape[0], scaled.shape[1] * width), np.int8)
             run(scaled, low, high, *args, spikes)
             return spikes
 
         return encode
+
+    def _bound_call(self, state: Any) -> tuple[Callable[..., int], np.ndarray, np.ndarray, tuple[Any, ...], int] | None:
+        """The serial kernel, unit bounds, arguments and spike width of :meth:`stream_encoder` for ``state``;
+        ``None`` when a buffer is off the CPU (its numpy copy would not follow changes made on the device)."""
+        if any(tensor.device.type != "cpu" for tensor in self._buffers.values() if tensor is not None):
+            return None
+        serial, _, args = self._kernel_call(state)
+        return (serial, *self._unit_bounds(), args, self._spike_width)
 
     def _unit_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Bounds 0 and 1 in the encoder's dtype, which leave a scaled signal as it is (cached per dtype)."""
