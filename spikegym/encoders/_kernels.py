@@ -117,9 +117,7 @@ def normalize(x, low, high, out):
     n_time, n_cols = x.shape
     dtype = out.dtype.type
     zero, one = dtype(0.0), dtype(1.0)
-    lows = _spread(low, 0, n_cols, 1)
-    spans = _spread(_spans(low, high), 0, n_cols, 1)
-    unit = _unit(low, high)
+    lows, spans, unit = _scaling(low, high, 0, n_cols)
     poison = np.zeros(n_cols, dtype)
     for t in range(n_time):
         for n in range(n_cols):
@@ -168,6 +166,13 @@ def _scale(v, low, span, zero, one, unit):
 
 
 @njit(cache=True, inline="always")
+def _scaling(low, high, first, last):
+    """``(lows, spans, unit)`` of the columns ``first .. last - 1``: each column's lower bound and range, and
+    whether every feature's bounds are 0 and 1 (:func:`_unit`), for :func:`_scale`."""
+    return _spread(low, first, last, 1), _spread(_spans(low, high), first, last, 1), _unit(low, high)
+
+
+@njit(cache=True, inline="always")
 def _unit(low, high):
     """Whether every feature's bounds are 0 and 1, where scaling is the clip alone (``(v - 0) / 1 == v``
     exactly): a loop-invariant flag, so the loop runs without the subtraction and the division (the stream
@@ -202,12 +207,10 @@ def _count_poisoned(poison):
 def _leaky_columns(x, low, high, value, beta, threshold, spikes, first, last):
     dtype = x.dtype.type
     zero, half, one = dtype(0.0), dtype(0.5), dtype(1.0)
-    lows = _spread(low, first, last, 1)
-    spans = _spread(_spans(low, high), first, last, 1)
+    lows, spans, unit = _scaling(low, high, first, last)
     leaks = _spread(one - beta, first, last, 1)
     thetas = _spread(threshold, first, last, 1)
     leaky = not (beta == one).all()  # loop invariant: without a leak (step-forward) the loop skips its arithmetic
-    unit = _unit(low, high)
     poison = np.zeros(last - first, dtype)
     for t in range(x.shape[0]):
         for i in range(last - first):
@@ -280,9 +283,7 @@ def leaky_decode(spikes, value, beta, threshold, recon):
 def _pwm_columns(x, low, high, phase, fired, value, frequency, bipolar, spikes, first, last):
     dtype = x.dtype.type
     zero, half, one, two = dtype(0.0), dtype(0.5), dtype(1.0), dtype(2.0)
-    lows = _spread(low, first, last, 1)
-    spans = _spread(_spans(low, high), first, last, 1)
-    unit = _unit(low, high)
+    lows, spans, unit = _scaling(low, high, first, last)
     frequencies = _spread(frequency, first, last, 1)
     poison = np.zeros(last - first, x.dtype)
     for t in range(x.shape[0]):
@@ -423,9 +424,7 @@ def _bsa_columns(x, low, high, pending, taps, threshold, spikes, first, last):
     zero, one = dtype(0.0), dtype(1.0)
     n_taps = taps.shape[1]
     width = last - first
-    lows = _spread(low, first, last, 1)
-    spans = _spread(_spans(low, high), first, last, 1)
-    unit = _unit(low, high)
+    lows, spans, unit = _scaling(low, high, first, last)
     thresholds = _spread(threshold, first, last, 1)
     spread, later = _bsa_tables(taps, first, last)
     ring = _ring_in(pending, first, last)
@@ -598,21 +597,17 @@ def _counters(keys, steps, first, last, n_features, repeat, poisson):
 
 
 @njit(cache=True, inline="always")
-def _advance(steps, n_steps, bad):
-    """Add the call's ``n_steps`` to every stream's step count (after the columns have read it); returns
-    ``bad``."""
+def _advance(steps, n_steps):
+    """Add the call's ``n_steps`` to every stream's step count (after the columns have read it)."""
     for s in range(steps.shape[0]):
         steps[s] += n_steps
-    return bad
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _rate_columns(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last):
     dtype = x.dtype.type
     zero, one, two = dtype(0.0), dtype(1.0), dtype(2.0)
-    lows = _spread(low, first, last, 1)
-    spans = _spread(_spans(low, high), first, last, 1)
-    unit = _unit(low, high)
+    lows, spans, unit = _scaling(low, high, first, last)
     rates = _spread(max_rate, first, last, 1)
     counters = _counters(keys, steps, first, last, max_rate.shape[0], 1, poisson)
     accumulators = accumulator[first:last]  # a view: the columns' own, so the loop vectorises
@@ -654,7 +649,8 @@ def rate_encode(x, low, high, max_rate, inverted, exc_inh, accumulator, poisson,
     bad = _rate_columns(
         x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, 0, x.shape[1]
     )
-    return _advance(steps, x.shape[0], bad)
+    _advance(steps, x.shape[0])
+    return bad
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -669,7 +665,8 @@ def rate_encode_parallel(x, low, high, max_rate, inverted, exc_inh, accumulator,
         bad[c] = _rate_columns(
             x, low, high, max_rate, inverted, exc_inh, accumulator, poisson, keys, steps, spikes, first, last
         )
-    return _advance(steps, x.shape[0], bad.sum())
+    _advance(steps, x.shape[0])
+    return bad.sum()
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -680,9 +677,7 @@ def _population_columns(
     zero, half, one = dtype(0.0), dtype(0.5), dtype(1.0)
     n_bins = centres.shape[0]
     width = last - first
-    lows = _spread(low, first, last, 1)
-    spans = _spread(_spans(low, high), first, last, 1)
-    unit = _unit(low, high)
+    lows, spans, unit = _scaling(low, high, first, last)
     sigmas = _spread(sigma, first, last, n_bins)
     rates = _spread(max_rate, first, last, n_bins)
     centre = np.empty(width * n_bins, x.dtype)
@@ -734,7 +729,8 @@ def population_encode(x, low, high, centres, sigma, max_rate, exp_table, accumul
             x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes,
             first, min(first + PARALLEL_CHUNK, n_cols),
         )  # fmt: skip
-    return _advance(steps, x.shape[0], bad)
+    _advance(steps, x.shape[0])
+    return bad
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -752,7 +748,8 @@ def population_encode_parallel(
             x, low, high, centres, sigma, max_rate, exp_table, accumulator, poisson, keys, steps, spikes,
             first, last,
         )  # fmt: skip
-    return _advance(steps, x.shape[0], bad.sum())
+    _advance(steps, x.shape[0])
+    return bad.sum()
 
 
 @njit(cache=True)

@@ -149,7 +149,6 @@ class RateCodedEncoder(SpikeEncoder):
         if not (seed is None or isinstance(seed, torch.Generator)):
             _seed_value(seed)
         self.seed = seed
-        self._channels = math.prod(self.spike_shape[1:])
         self._window_size = int(self.window.max())
 
     @property
@@ -194,10 +193,10 @@ class RateCodedEncoder(SpikeEncoder):
     def _decode(self, spikes: np.ndarray, state: RateDecodeState, stride: int = 1) -> np.ndarray:
         rates = np.empty(spikes.shape, self.np_dtype)
         history = state.history.reshape(self._window_size, -1)
-        filled = _kernels.window_mean(spikes, history, int(state.filled), self._np("window"), self._channels, rates)
+        filled = _kernels.window_mean(spikes, history, int(state.filled), self._np("window"), self._spike_width, rates)
         state.filled[...] = filled
         kept = rates if stride == 1 else rates[stride - 1 :: stride]
-        by_channel = kept.reshape(kept.shape[0], -1, self.n_features, self._channels)
+        by_channel = kept.reshape(kept.shape[0], -1, self.n_features, self._spike_width)
         return self._from_rates(by_channel).reshape(kept.shape[0], -1)
 
     def _from_rates(self, rates: np.ndarray) -> np.ndarray:

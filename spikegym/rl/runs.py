@@ -4,9 +4,9 @@ A run directory ``runs/<env>-<algo>-<encoder>-<seed>-<time>/`` holds
 ``model.zip`` (the SB3 model), ``run.yaml`` (env, algorithm, policy, seed,
 package version, command, how training ended and the sha256 of the other
 files), ``encoder.yaml`` (the exact encoder config the agent saw; absent for
-an ANN run on raw observations), ``recipe.yaml``, for an ANN run whose recipe normalises its observations
-(``ann_normalize``) the ``VecNormalize`` statistics ``vecnormalize.pkl`` (as rl-baselines3-zoo saves them;
-a pickle too), ``progress.csv``,
+an ANN run on raw observations), ``recipe.yaml``, for a run whose recipe normalises (an ANN run's
+observations, ``ann_normalize``; a spiking run's returns, ``normalize_reward``) the ``VecNormalize``
+statistics ``vecnormalize.pkl`` (as rl-baselines3-zoo saves them; a pickle too), ``progress.csv``,
 TensorBoard event files, the evaluations (``eval/``) and, with a save
 frequency, periodic checkpoints (``checkpoints/``).
 
@@ -220,7 +220,8 @@ def load_run(path: str | Path, *, allow_edited: bool = False) -> Run:
 
 
 def _check_normalization(run: Run) -> None:
-    """A normalised ANN run needs the statistics its model acts with (and ``run.yaml`` their checksum)."""
+    """A normalising run needs its statistics (and ``run.yaml`` their checksum): an ANN run's model acts with
+    them, a spiking run's continued training starts from them."""
     path = run.normalization_path
     if path is None:
         return

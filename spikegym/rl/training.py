@@ -614,7 +614,7 @@ def load_normalization(run: Run, venv: VecEnv) -> VecNormalize:
     """
     path = run.normalization_path
     if path is None:
-        raise RunError(f"{run.path} does not normalise its observations: it has no {VECNORMALIZE_FILE}")
+        raise RunError(f"{run.path} does not normalise its observations or returns: it has no {VECNORMALIZE_FILE}")
     try:
         return VecNormalize.load(str(path), venv)
     except Exception as error:  # whatever unpickling a damaged file or one of other statistics raised
