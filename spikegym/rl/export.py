@@ -102,6 +102,15 @@ def check_exportable(algo: str, encoder: str | None, recipe: Recipe | None = Non
         )
     if recipe is not None:
         _check_options(recipe.spiking.get("reset", RESETS[0]), _recipe_readout(recipe))
+        _check_synapse(recipe.spiking.get("alpha"))
+
+
+def _check_synapse(alpha: float | None) -> None:
+    if alpha is not None:
+        raise ExportError(
+            f"NIR export does not write a synaptic first layer yet (alpha={alpha}): NIR's CubaLIF would carry it, "
+            "but its readers' discretisations are not yet checked against the trained dynamics"
+        )
 
 
 def _recipe_readout(recipe: Recipe) -> str:
@@ -162,6 +171,7 @@ def actor_of(model: BaseAlgorithm) -> Actor:
             f"the policy encodes inside itself (the learnable population encoder, --encoder {LEARNABLE})"
         )
     _check_options(extractor.reset, extractor.readout)
+    _check_synapse(extractor.alpha)
     weight, bias = _compose(layers, extractor.features_dim)
     if not squash:
         return Actor(extractor, weight, bias, False, stateful=stateful)

@@ -41,8 +41,11 @@ Reset = Literal["subtract", "zero"]
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
 """The spiking layers' sizes when none are given."""
 LayerState = tuple[torch.Tensor, torch.Tensor]
-"""A spiking layer's state between calls: its membranes and its spikes of the last sub-step, ``(B, N)`` each."""
+"""A spiking layer's state between calls: its membranes and its spikes of the last sub-step, ``(B, N)`` each
+(for the first layer's synaptic current: the current and zeros)."""
 RESETS: tuple[str, ...] = LEAKY_RESETS
+_NEVER = float(torch.finfo(torch.float32).max)
+"""The threshold of the synaptic current's scan: it never fires, so the scan is the current's recurrence alone."""
 NIR_EXACT: dict[str, str] = {"reset": "zero", "readout": "spike_count"}
 """The extractor options whose dynamics are NIR primitives: ``LIF`` neurons that reset to zero in the step
 they fire, and a spike-count read-out, which the action head turns into the sum of its per-sub-step outputs."""
@@ -217,6 +220,18 @@ def _run_leaky(
     )  # fmt: skip
 
 
+def _synaptic_current(
+    neuron: snn.Synaptic, drive: torch.Tensor, state: LayerState | None, starts: torch.Tensor | None
+) -> torch.Tensor:
+    """snntorch ``Synaptic``'s current ``i_t = alpha i_{t-1} + drive_t`` over ``(B, S, N)``, from ``state``'s current
+    (``None``: zero), zeroed at ``starts``: the scan of :func:`~spikegym.rl.leaky_scan.leaky_scan` with a threshold
+    it never reaches, so no reset ever enters it."""
+    _, current = leaky_scan(
+        drive, neuron.alpha.clamp(0, 1), _NEVER, "subtract", "straight_through", state=state, starts=starts
+    )
+    return current
+
+
 def _per_layer(
     name: str, value: float | Sequence[float], hidden: Sequence[int], valid: Callable[[float], bool], allowed: str
 ) -> list[float]:
@@ -248,6 +263,11 @@ class SpikingExtractor(BaseFeaturesExtractor):
         only, and its NIR export runs as trained in other tools.
     :param n_bins: population neurons per feature of a ``Box`` observation.
     :param steps: sub-steps ``T`` of the learnable encoder for a ``Box`` observation.
+    :param alpha: ``None`` (default): the first layer's current is ``W x_t + b``. A number in (0, 1]: the first
+        layer is snntorch's ``Synaptic`` neuron on a bias-free ``nn.Linear``, with a synaptic current
+        ``i_t = alpha i_{t-1} + W x_t`` that its membrane integrates (``m_t = beta m_{t-1} + i_t``). With
+        ``alpha=1`` in a stateful policy the current sums the input spikes of the whole episode: a change code
+        (step-forward: up and down spikes) is read as the level it encodes.
 
     >>> space = gym.spaces.MultiBinary((8, 16))
     >>> extractor = SpikingExtractor(space, hidden=(32,))
@@ -267,6 +287,7 @@ class SpikingExtractor(BaseFeaturesExtractor):
         n_bins: int = 10,
         steps: int = 8,
         reset: Reset = "subtract",
+        alpha: float | None = None,
     ) -> None:
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
@@ -274,6 +295,9 @@ class SpikingExtractor(BaseFeaturesExtractor):
             raise ValueError(f"reset must be one of {list(RESETS)}, got {reset!r}")
         if not hidden or any(int(size) < 1 for size in hidden):
             raise ValueError(f"hidden must hold at least one layer size >= 1, got {hidden!r}")
+        valid_alpha = isinstance(alpha, int | float) and not isinstance(alpha, bool) and 0.0 < alpha <= 1.0
+        if alpha is not None and not valid_alpha:
+            raise ValueError(f"alpha must be None (no synaptic current) or a number in (0, 1], got {alpha!r}")
         betas = _per_layer("beta", beta, hidden, lambda b: 0.0 < b <= 1.0, "in (0, 1]")
         thresholds = _per_layer("threshold", threshold, hidden, lambda t: t > 0, "> 0")
         super().__init__(observation_space, features_dim=int(hidden[-1]))
@@ -289,12 +313,18 @@ class SpikingExtractor(BaseFeaturesExtractor):
                 f"got {observation_space!r}"
             )
         sizes = [n_inputs, *(int(size) for size in hidden)]
-        self.layers = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
+        self.alpha = None if alpha is None else float(alpha)
+        self.layers = nn.ModuleList(
+            nn.Linear(n_in, n_out, bias=i > 0 or alpha is None)
+            for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
+        )
         grad = spike_surrogate(surrogate, slope)
-        delayed = reset != "zero"
+        options = {"spike_grad": grad, "reset_mechanism": reset, "reset_delay": reset != "zero"}
         self.neurons = nn.ModuleList(
-            snn.Leaky(beta=b, threshold=t, spike_grad=grad, reset_mechanism=reset, reset_delay=delayed)
-            for b, t in zip(betas, thresholds, strict=True)
+            snn.Synaptic(alpha=self.alpha, beta=b, threshold=t, **options)
+            if i == 0 and alpha is not None
+            else snn.Leaky(beta=b, threshold=t, **options)
+            for i, (b, t) in enumerate(zip(betas, thresholds, strict=True))
         )
         self.readout = readout
         self.reset = reset
@@ -303,6 +333,12 @@ class SpikingExtractor(BaseFeaturesExtractor):
         self.last_spikes: list[torch.Tensor] = []
         self.last_input = torch.empty(0)
         """When recording, the spikes entering the first layer ``(B, T, C)`` (from the encoder if learnable)."""
+
+    @property
+    def state_sizes(self) -> list[int]:
+        """The sizes of the states :meth:`run_layers` carries: each layer's, then the synaptic current's if any."""
+        sizes = [layer.out_features for layer in self.layers]
+        return sizes if self.alpha is None else [*sizes, sizes[0]]
 
     @property
     def nir_exact(self) -> bool:
@@ -319,19 +355,24 @@ class SpikingExtractor(BaseFeaturesExtractor):
         """The last layer's spikes and membranes ``(B, S, N)`` for input spikes ``(B, S, C)``, and each layer's
         state after the last sub-step.
 
-        ``states`` (one ``(membranes, spikes)`` pair ``(B, N_l)`` per layer; ``None``: zeros) and ``starts``
+        ``states`` (one ``(membranes, spikes)`` pair ``(B, N_l)`` per layer, then the synaptic current's
+        ``(current, zeros)`` if :attr:`alpha` is set: :attr:`state_sizes`; ``None``: zeros) and ``starts``
         (``(B, L)``, zeroing the state before each marked block of ``S // L`` sub-steps) carry the network
         across calls, as :func:`~spikegym.rl.leaky_scan.leaky_scan` carries one layer.
         """
         x, membranes = inputs, torch.empty(0)
-        recorded, final = [], []
+        recorded, final, synapse = [], [], []
         for i, (layer, neuron) in enumerate(zip(self.layers, self.neurons, strict=True)):
             current = spike_linear(x, layer.weight, layer.bias)  # event-driven where few inputs spike
+            if isinstance(neuron, snn.Synaptic):
+                current = _synaptic_current(neuron, current, None if states is None else states[-1], starts)
+                synapse.append((current[:, -1], torch.zeros_like(current[:, -1])))
             # neurons built in __init__ with options leaky_layer runs
             x, membranes = _run_leaky(neuron, current, None if states is None else states[i], starts)
             final.append((membranes[:, -1], x[:, -1]))
             if self.record:
                 recorded.append(x.detach())
+        final.extend(synapse)
         if self.record:
             self.last_spikes = recorded
             self.last_input = inputs.detach()

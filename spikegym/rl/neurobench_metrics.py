@@ -2,7 +2,7 @@
 
 :func:`neurobench_counts` runs the spike inputs a replay recorded (each decision's ``(T, C)`` block entering the
 first spiking layer) through the acting network as snntorch modules (:class:`SnnTorchActor`: the extractor's own
-``nn.Linear`` and ``snn.Leaky`` layers, its read-out, and the action head), wrapped in
+``nn.Linear`` layers and ``snn.Leaky`` (or ``snn.Synaptic``) neurons, its read-out, and the action head), wrapped in
 ``neurobench.models.SNNTorchModel``, and returns what ``neurobench.benchmarks.Benchmark`` measures with its
 ``SynapticOperations``, ``ActivationSparsity`` and ``MembraneUpdates`` metrics, per decision. A stateful policy's
 episodes run as one sequence each, its membranes carried from one decision to the next.
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import snntorch as snn
 import torch
 from torch import nn
 
@@ -100,11 +101,13 @@ class SnnTorchActor(nn.Module):
         extractor = self.extractor
         x, membranes = inputs, inputs
         for layer, neuron in zip(extractor.layers, extractor.neurons, strict=True):
-            neuron.mem = torch.zeros(0)  # zero membranes of the input's shape at the first sub-step
+            neuron.mem = torch.zeros(0)  # zero membranes (and synaptic currents) of the input's shape at the start
+            if isinstance(neuron, snn.Synaptic):
+                neuron.syn = torch.zeros(0)
             current = layer(x)
             steps = [neuron(current[:, t]) for t in range(current.shape[1])]
-            x = torch.stack([spikes for spikes, _ in steps], dim=1)
-            membranes = torch.stack([membrane for _, membrane in steps], dim=1)
+            x = torch.stack([step[0] for step in steps], dim=1)
+            membranes = torch.stack([step[-1] for step in steps], dim=1)
         batch, length, size = x.shape
         windows = length // extractor.steps
         shape = (batch * windows, extractor.steps, size)

@@ -69,7 +69,8 @@ class SpikingRecurrentCore(nn.Module):
     It has the LSTM's interface where RecurrentPPO reads it (``input_size``,
     ``hidden_size``, ``num_layers``), with every layer's membranes as the hidden
     state ``h`` and their last sub-step's spikes as ``c`` (``hidden_size`` is
-    the sum of the layer sizes). The layers are a
+    the sum of the layer sizes), and a first layer's synaptic current (``alpha``) after them in ``h``
+    (zeros in ``c``). The layers are a
     :class:`~spikegym.rl.extractors.SpikingExtractor` (:attr:`extractor`),
     whose read-out of each env step's ``T`` sub-steps is the output.
 
@@ -88,7 +89,7 @@ class SpikingRecurrentCore(nn.Module):
     def __init__(self, observation_space: gym.Space, **extractor_kwargs: Any) -> None:
         super().__init__()
         self.extractor = SpikingExtractor(observation_space, **extractor_kwargs)
-        self.sizes = [layer.out_features for layer in self.extractor.layers]
+        self.sizes = self.extractor.state_sizes
         self.observation_shape = tuple(observation_space.shape)
         self.input_size = int(np.prod(self.observation_shape))
         self.hidden_size = sum(self.sizes)
@@ -151,7 +152,8 @@ class SpikingRecurrentPolicy(RecurrentActorCriticPolicy):
         self.spiking_kwargs = dict(spiking_kwargs or {})
         self.critic_network = critic
         hidden = [int(size) for size in self.spiking_kwargs.get("hidden", DEFAULT_HIDDEN)]
-        self.core_sizes = (sum(hidden), hidden[-1])
+        synapse = hidden[0] if self.spiking_kwargs.get("alpha") is not None else 0
+        self.core_sizes = (sum(hidden) + synapse, hidden[-1])
         super().__init__(
             observation_space, action_space, lr_schedule, net_arch, *args,
             lstm_hidden_size=self.core_sizes[0], n_lstm_layers=1, shared_lstm=False,

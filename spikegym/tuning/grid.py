@@ -11,8 +11,11 @@ an optuna study in a storage URL (``sqlite:///grid.db``, a journal file
   cells without a live trial, under the storage's setup lock
   (:func:`~spikegym.tuning.storage.setup_lock`), so workers that start
   together, or a resumed grid, enqueue nothing twice.
-- **Run once.** ``study.ask()`` pops a waiting trial atomically in optuna's
-  storages: two workers never get the same trial. A worker told a cell
+- **Run once.** A worker claims a waiting trial of one of its own cells as
+  optuna's ``study.ask()`` pops one (the storage's atomic ``WAITING`` to
+  ``RUNNING`` update): two workers never get the same trial, and a worker
+  started on part of a grid (``--policies stateless``, say) leaves the other
+  cells waiting for workers whose grid holds them. A worker that claims a cell
   another trial of which has already completed or started first (possible only
   where no setup lock serialises enqueueing: a server RDB) skips it.
 - **Resumed.** While a cell runs, a :class:`~spikegym.tuning.storage.Heartbeat`
@@ -157,10 +160,10 @@ class Grid:
         self.max_attempts = max_attempts
         self.value = value
         self.retry_failed = retry_failed
-        opened = open_storage(storage)
+        self.storage = open_storage(storage) or optuna.storages.InMemoryStorage()
         with setup_lock(storage):
             self.study = optuna.create_study(
-                storage=opened, study_name=name, load_if_exists=True, sampler=optuna.samplers.RandomSampler()
+                storage=self.storage, study_name=name, load_if_exists=True, sampler=optuna.samplers.RandomSampler()
             )
         if enqueue:
             self.sync()
@@ -195,14 +198,10 @@ class Grid:
     def run_next(self, function: Callable[[Cell], Mapping[str, Any]]) -> bool:
         """Take one waiting cell and run ``function`` on it, recording its row or its error; ``False`` when
         no cell was waiting."""
-        if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial = self._claim()
+        if trial is None:
             return False
-        trial = self.study.ask()
-        key = trial.user_attrs.get(CELL_KEY)
-        if key is None:  # another worker took the last waiting cell meanwhile: optuna made a new trial
-            trial.set_user_attr(SKIPPED_KEY, "no cell waiting")
-            self.study.tell(trial, state=TrialState.PRUNED)
-            return False
+        key = trial.user_attrs[CELL_KEY]
         earlier = [
             other.number
             for other in self._trials(states=(TrialState.COMPLETE, TrialState.RUNNING))
@@ -236,6 +235,16 @@ class Grid:
         value = float(row[self.value]) if self.value is not None else float(trial.user_attrs[INDEX_KEY])
         self.study.tell(trial, value)
         return True
+
+    def _claim(self) -> optuna.Trial | None:
+        """A waiting trial of one of this grid's cells, set running as ``study.ask()`` sets one (``None``: none)."""
+        own = set(self.keys)
+        for waiting in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if waiting.user_attrs.get(CELL_KEY) not in own:
+                continue
+            if self.storage.set_trial_state_values(waiting._trial_id, state=TrialState.RUNNING):
+                return optuna.Trial(self.study, waiting._trial_id)
+        return None
 
     def work(
         self, function: Callable[[Cell], Mapping[str, Any]], max_cells: int | None = None, wait: bool = True

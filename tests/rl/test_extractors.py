@@ -122,3 +122,45 @@ def test_beta_per_layer_gives_each_layer_its_own_leak_and_a_wrong_count_is_named
             SpikingExtractor(space, hidden=(8, 3), beta=beta)
     silent = SpikingExtractor(space, hidden=(8, 3), threshold=[0.5, 1e6])
     assert [float(neuron.threshold) for neuron in silent.neurons] == [0.5, 1e6]
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("alpha", [1.0, 0.7])
+def test_a_synaptic_first_layer_equals_snntorch_synaptic_stepping(alpha: float, reset: str) -> None:
+    """``alpha``: snntorch's ``Synaptic`` on a bias-free first layer, spikes and gradients as if stepped."""
+    import snntorch as snn
+
+    torch.manual_seed(0)
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((6, 5)), hidden=(7, 3), alpha=alpha, reset=reset)
+    first, second = extractor.layers
+    assert first.bias is None and second.bias is not None and isinstance(extractor.neurons[0], snn.Synaptic)
+    blocks = (torch.rand(4, 6, 5) < 0.5).float()
+    features = extractor(blocks)
+    synaptic, membranes, trace = torch.zeros(4, 7), [torch.zeros(4, 7), torch.zeros(4, 3)], []
+    for t in range(6):
+        spikes, synaptic, membranes[0] = extractor.neurons[0](first(blocks[:, t]), synaptic, membranes[0])
+        _, membranes[1] = extractor.neurons[1](second(spikes), membranes[1])
+        trace.append(membranes[1])
+    stepped = torch.stack(trace, 1).mean(1)
+    assert torch.equal(features, stepped)
+    fused = torch.autograd.grad(features.sum(), first.weight)[0]
+    reference = torch.autograd.grad(stepped.sum(), first.weight)[0]
+    assert fused.abs().sum() > 0 and torch.allclose(fused, reference, atol=1e-6)
+
+
+def test_a_synaptic_current_with_alpha_one_sums_the_inputs_of_the_whole_window() -> None:
+    """A change code's up spikes and down spikes cancel in the current: it holds the level they encode."""
+    extractor = SpikingExtractor(gym.spaces.MultiBinary((6, 2)), hidden=(1,), alpha=1.0, threshold=1e6)
+    with torch.no_grad():
+        extractor.layers[0].weight.copy_(torch.tensor([[1.0, -1.0]]))
+    up_down = torch.tensor([[[1, 0], [1, 0], [0, 0], [0, 1], [1, 0], [0, 0]]], dtype=torch.float32)
+    _, _, final = extractor.run_layers(up_down)
+    assert final[-1][0].item() == 2.0  # three up, one down
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.5, True, "1"])
+def test_a_bad_alpha_is_named(alpha: object) -> None:
+    with pytest.raises(
+        ValueError, match=re.escape(f"alpha must be None (no synaptic current) or a number in (0, 1], got {alpha!r}")
+    ):
+        SpikingExtractor(gym.spaces.MultiBinary((4, 2)), alpha=alpha)

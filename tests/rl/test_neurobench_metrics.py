@@ -146,9 +146,11 @@ def test_a_head_on_binary_features_costs_neurobench_acs_not_macs() -> None:
     assert theirs.effective_acs == pytest.approx(ours["acs"] + head_acs, rel=1e-12)
 
 
-def test_a_stateful_policys_episodes_run_as_sequences() -> None:
+@pytest.mark.parametrize("options", [{"beta": [0.9, 1.0]}, {"alpha": 1.0}])
+def test_a_stateful_policys_episodes_run_as_sequences(options: dict) -> None:
+    """Membranes (and a synaptic first layer's current) carried across each episode's decisions."""
     observations, starts, space = replayed_observations(n=90)
-    extractor, head = network(space, beta=[0.9, 1.0])
+    extractor, head = network(space, **options)
     assert starts.sum() >= 2  # the random policy ends several episodes
     blocks = torch.as_tensor(observations, dtype=torch.float32)
     marks = torch.as_tensor(starts).reshape(1, -1)
@@ -165,9 +167,10 @@ def test_a_stateful_policys_episodes_run_as_sequences() -> None:
     assert theirs.effective_acs != pytest.approx(stateless.effective_acs)  # carried membranes spike differently
 
 
-def test_the_snntorch_network_acts_as_the_extractor() -> None:
+@pytest.mark.parametrize("alpha", [None, 1.0])
+def test_the_snntorch_network_acts_as_the_extractor(alpha: float | None) -> None:
     observations, _, space = replayed_observations(n=40)
-    extractor, head = network(space, reset="zero", readout="last_membrane")
+    extractor, head = network(space, reset="zero", readout="last_membrane", alpha=alpha)
     blocks = torch.as_tensor(observations, dtype=torch.float32)
     with torch.no_grad():
         expected = nn.Sequential(*head)(extractor(blocks))

@@ -7,6 +7,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import snntorch as snn
 import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -42,13 +43,15 @@ class _Continue(BaseCallback):
         return True
 
 
-@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize(("reset", "alpha"), [("subtract", None), ("zero", None), ("subtract", 1.0)])
 @pytest.mark.parametrize("critic", ["lstm", "spiking"])
-def test_the_training_sequences_give_the_log_probs_and_values_the_rollout_acted_with(critic: str, reset: str) -> None:
+def test_the_training_sequences_give_the_log_probs_and_values_the_rollout_acted_with(
+    critic: str, reset: str, alpha: float | None
+) -> None:
     """RecurrentPPO recomputes the rollout's log-probabilities from stored states and episode starts over sequences
-    of env steps; they equal those the policy acted with step by step only if the state restarts exactly where
-    episodes start (CartPole's random episodes end inside every sequence)."""
-    model = _model(critic, reset=reset, threshold=0.3)
+    of env steps; they equal those the policy acted with step by step only if the state (with a synaptic current:
+    ``alpha``) restarts exactly where episodes start (CartPole's random episodes end inside every sequence)."""
+    model = _model(critic, reset=reset, threshold=0.3, alpha=alpha)
     model._setup_learn(model.n_steps * model.n_envs, None)
     callback = _Continue()
     callback.init_callback(model)
@@ -68,22 +71,30 @@ def _stepped_outputs(core: SpikingRecurrentCore, blocks: torch.Tensor) -> torch.
     membranes passed on from one observation to the next, read out per observation."""
     extractor = core.extractor
     membranes = [torch.zeros(1, layer.out_features) for layer in extractor.layers]
+    synaptic = torch.zeros(1, extractor.layers[0].out_features)
     outputs = []
     for block in blocks:
         trace = []
         for t in range(block.shape[0]):
             x = block[t].unsqueeze(0)
             for i, (layer, neuron) in enumerate(zip(extractor.layers, extractor.neurons, strict=True)):
-                x, membranes[i] = neuron(layer(x), membranes[i])
+                if isinstance(neuron, snn.Synaptic):
+                    x, synaptic, membranes[i] = neuron(layer(x), synaptic, membranes[i])
+                else:
+                    x, membranes[i] = neuron(layer(x), membranes[i])
             trace.append(membranes[-1])
         outputs.append(torch.stack(trace).mean(0))
     return torch.cat(outputs)
 
 
-def test_one_episode_through_the_core_equals_snntorch_leaky_stepped_with_membranes_carried_over() -> None:
-    core = SpikingRecurrentCore(gym.spaces.MultiBinary((4, 10)), hidden=(12, 6), threshold=0.4)
+@pytest.mark.parametrize("alpha", [None, 1.0, 0.8])
+def test_one_episode_through_the_core_equals_snntorch_stepped_with_state_carried_over(alpha: float | None) -> None:
+    """snntorch ``Leaky`` neurons, or a ``Synaptic`` first layer (``alpha``) whose current is carried too."""
+    core = SpikingRecurrentCore(gym.spaces.MultiBinary((4, 10)), hidden=(12, 6), threshold=0.4, alpha=alpha)
     blocks = (torch.rand(7, 4, 10, generator=torch.Generator().manual_seed(0)) < 0.3).float()
-    state = (torch.zeros(1, 1, 18), torch.zeros(1, 1, 18))
+    size = 18 if alpha is None else 30
+    assert core.hidden_size == size
+    state = (torch.zeros(1, 1, size), torch.zeros(1, 1, size))
     starts = torch.zeros(7)
     starts[0] = 1
     with torch.no_grad():
@@ -99,11 +110,12 @@ def test_one_episode_through_the_core_equals_snntorch_leaky_stepped_with_membran
     assert not torch.allclose(whole[1:], fresh[1:]), "the state carried nothing from one observation to the next"
 
 
-def test_the_state_restarts_at_episode_start_as_if_the_episode_were_the_first() -> None:
-    core = SpikingRecurrentCore(gym.spaces.MultiBinary((4, 10)), hidden=(12, 6), threshold=0.4)
+@pytest.mark.parametrize("alpha", [None, 1.0])
+def test_the_state_restarts_at_episode_start_as_if_the_episode_were_the_first(alpha: float | None) -> None:
+    core = SpikingRecurrentCore(gym.spaces.MultiBinary((4, 10)), hidden=(12, 6), threshold=0.4, alpha=alpha)
     blocks = (torch.rand(9, 4, 10, generator=torch.Generator().manual_seed(1)) < 0.3).float()
     starts = torch.tensor([1, 0, 0, 0, 1, 0, 0, 0, 0], dtype=torch.float32)
-    zero = (torch.zeros(1, 1, 18), torch.zeros(1, 1, 18))
+    zero = (torch.zeros(1, 1, core.hidden_size), torch.zeros(1, 1, core.hidden_size))
     with torch.no_grad():
         both, _ = core(blocks.flatten(1), zero, starts)
         second, _ = core(blocks[4:].flatten(1), zero, starts[4:])

@@ -187,3 +187,19 @@ def test_every_row_of_the_study_is_read_when_asked_this_grids_first(tmp_path: Pa
     mine.work(lambda cell: {"x": cell["x"]})
     assert [row["x"] for row in mine.rows()] == [2]
     assert [row["x"] for row in mine.rows(every=True)] == [2, 0, 1]
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_worker_on_part_of_a_grid_runs_only_its_cells_and_leaves_the_rest_waiting(tmp_path: Path, kind: str) -> None:
+    """Cells the whole grid enqueued stay waiting for a worker whose grid holds them (``--policies stateless``)."""
+    storage = str(tmp_path / "grid.log") if kind == "journal" else f"sqlite:///{tmp_path / 'grid.db'}"
+    every = [{"x": x} for x in range(4)]
+    whole = Grid(storage, "part", every)
+    assert whole.status().waiting == 4
+    calls = []
+    part = Grid(storage, "part", every[2:])
+    assert part.work(lambda cell: calls.append(cell["x"]) or cell) == 2
+    assert calls == [2, 3]
+    assert Grid(storage, "part", every, enqueue=False).status() == GridStatus(4, 2, 0, 2, 0)
+    assert whole.work(lambda cell: calls.append(cell["x"]) or cell) == 2
+    assert calls == [2, 3, 0, 1]
