@@ -25,7 +25,11 @@ first grid's row (helping to tune any config not done yet). Workers are
 processes, by default one per core of this machine; workers started on other
 machines with the same ``--storage`` share the grids, no cell runs twice, and
 a grid interrupted anywhere resumes where it stopped. After every cell a
-worker rewrites ``results/grid.csv`` from the storage; at the end the script
+worker rewrites ``results/grid.csv`` from the storage. Each row records the
+digest of the recipe it trained with (its budget aside); a row whose recipe
+has changed since (its digest, or for older rows the ``recipe.yaml`` of its run
+directory, differs from the recipe now) is stale: its cell runs again and the
+report leaves it out, saying how many. At the end the script
 draws ``results/grid.png`` (return against energy per decision, one panel per
 env, one marker per encoder, filled stateless and hollow stateful, error bars
 over seeds) and prints a table of mean ± std over seeds. Run from the
@@ -42,6 +46,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import hashlib
 import os
 import time
 import uuid
@@ -50,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaml
 from bench_agents import ALGORITHM
 
 from spikegym.cli.main import main as spikegym
@@ -70,7 +77,7 @@ POLICIES = ("stateless", *STATEFUL)
 COLUMNS = [
     "env", "encoder", "policy", "algo", "seed", "steps", "final_return", "final_return_std",
     "input_spikes_per_decision", "hidden_spikes_per_decision", "synaptic_ops", "energy_nj", "wall_s",
-    "steps_per_s", "run_dir",
+    "steps_per_s", "run_dir", "recipe",
 ]  # fmt: skip
 TUNE_TRIALS, TUNE_STEPS = 100, 4000
 TUNE_POLICY = "stateful"
@@ -118,8 +125,41 @@ def grids(options: Mapping[str, Any], enqueue: bool = True) -> tuple[Grid, Grid]
     retry = options.get("retry_failed", False)
     kwargs = {"heartbeat": HEARTBEAT, "enqueue": enqueue}
     configs = Grid(options["storage"], "bench_grid-configs", config_cells(options), **kwargs)
-    cells = Grid(options["storage"], "bench_grid-cells", train_cells(options), retry_failed=retry, **kwargs)
+    cells = Grid(
+        options["storage"], "bench_grid-cells", train_cells(options), retry_failed=retry, stale=stale, **kwargs
+    )
     return configs, cells
+
+
+def recipe_digest(recipe: Mapping[str, Any]) -> str:
+    """A spiking agent's recipe settings as 12 hex digits of sha256: its budget (a cell's budget is in its row)
+    and the MLP baseline's keys (``ann_*``) left out.
+
+    >>> recipe_digest({"algo": "ppo", "n_timesteps": 10}) == recipe_digest({"algo": "ppo", "ann_normalize": True})
+    True
+    """
+    kept = {key: value for key, value in recipe.items() if key != "n_timesteps" and not key.startswith("ann_")}
+    settings = yaml.safe_load(yaml.safe_dump(kept))
+    return hashlib.sha256(yaml.safe_dump(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def current_digest(algo: str, env_id: str) -> str:
+    return recipe_digest(load_recipe(algo, env_id).to_dict())
+
+
+@functools.cache
+def trained_digest(run_dir: str) -> str | None:
+    """The digest of the recipe a run directory here trained with (``None``: not on this machine)."""
+    path = Path(run_dir) / "recipe.yaml"
+    return recipe_digest(yaml.safe_load(path.read_text())) if path.is_file() else None
+
+
+def stale(row: Mapping[str, Any]) -> bool:
+    """Whether a row trained with a recipe other than its algorithm's recipe for its env now (rows from before
+    rows held the digest: from their run directory, if here; otherwise they count as current)."""
+    trained = row.get("recipe") or trained_digest(str(row["run_dir"]))
+    return trained is not None and trained != current_digest(row["algo"], row["env"])
 
 
 def config_path(options: Mapping[str, Any], env_id: str, encoder: str) -> Path:
@@ -215,6 +255,7 @@ def train_cell(cell: dict, options: Mapping[str, Any], configs: Grid) -> dict:
         "hidden_spikes_per_decision": round(report.hidden_spikes, 3),
         "synaptic_ops": round(report.spiking.synaptic_ops, 1), "energy_nj": round(report.spiking.energy_pj / 1000, 4),
         "wall_s": round(wall, 1), "steps_per_s": round(budget / wall, 1), "run_dir": str(run_dir),
+        "recipe": trained_digest(str(run_dir)),
     }  # fmt: skip
     print(f"{env_id} {cell['encoder']} {cell['policy']} seed {seed}: return {row['final_return']} "
           f"in {row['wall_s']} s", flush=True)  # fmt: skip
@@ -224,7 +265,7 @@ def train_cell(cell: dict, options: Mapping[str, Any], configs: Grid) -> dict:
 def write_csv(cells: Grid, csv_path: Path) -> list[dict]:
     """Every finished row in the storage (this run's cells first, in grid order), written whole to ``csv_path``:
     a run over fewer envs or encoders does not drop the rows of others from the file."""
-    rows = [{column: row[column] for column in COLUMNS} for row in cells.rows(every=True)]
+    rows = [{column: row.get(column) for column in COLUMNS} for row in cells.rows(every=True)]
     if not rows:
         return rows
     partial = csv_path.with_name(f".{csv_path.name}.{uuid.uuid4().hex}")
@@ -328,6 +369,9 @@ def report(options: Mapping[str, Any]) -> list[dict]:
         print(f"{grid.name}: {status.done}/{status.cells} done, {status.failed} failed, {status.running} running")
         for cell, error in grid.failures():
             print(f"  failed: {cell}: {error}")
+    for row in cells.stale_rows():
+        print(f"  stale (trained with an older recipe; left out, to run again): {row['env']} {row['encoder']} "
+              f"{row['policy']} seed {row['seed']}")  # fmt: skip
     if not rows:
         print("no finished cells yet")
         return rows

@@ -23,6 +23,10 @@ an optuna study in a storage URL (``sqlite:///grid.db``, a journal file
   :func:`~spikegym.tuning.storage.grace_seconds` belongs to a worker that was
   killed: the next :meth:`Grid.sync` fails it and enqueues its cell again (at most
   ``max_attempts`` times). Finished cells are never run again.
+- **Stale rows rerun.** A grid given a ``stale`` test (a row made under
+  settings that have changed since, a recipe say) treats a finished cell whose
+  row fails it as not done: it is enqueued again, and its new row replaces the
+  stale one in :meth:`Grid.rows` (the stale trial stays in the storage).
 - **Errors recorded, not retried.** A cell whose function raises is a ``FAIL``
   trial with the error (:data:`ERROR_KEY`); it is not run again.
 
@@ -131,6 +135,8 @@ class Grid:
     :param retry_failed: enqueue again the cells whose function raised (after fixing what made them fail);
         by default a failed cell stays failed.
     :param enqueue: whether opening the grid enqueues its cells (``False``: a read-only view, for reports).
+    :param stale: whether a finished cell's row is out of date (made under settings that have changed), so that
+        the cell runs again; ``None``: no row is.
 
     >>> grid = Grid(None, "demo", [{"x": 1}, {"x": 2}, {"x": 1}])
     >>> grid.status()
@@ -148,6 +154,7 @@ class Grid:
         value: str | None = None,
         retry_failed: bool = False,
         enqueue: bool = True,
+        stale: Callable[[Row], bool] | None = None,
     ) -> None:
         if heartbeat <= 0:
             raise ValueError(f"heartbeat must be > 0 seconds, got {heartbeat}")
@@ -160,6 +167,7 @@ class Grid:
         self.max_attempts = max_attempts
         self.value = value
         self.retry_failed = retry_failed
+        self.stale = stale
         self.storage = open_storage(storage) or optuna.storages.InMemoryStorage()
         with setup_lock(storage):
             self.study = optuna.create_study(
@@ -176,7 +184,7 @@ class Grid:
             covered, dead = set(), Counter()
             for trial in self._trials():
                 key = trial.user_attrs[CELL_KEY]
-                if trial.state == TrialState.PRUNED:
+                if trial.state == TrialState.PRUNED or self._stale(trial):
                     continue
                 if trial.state == TrialState.FAIL and ERROR_KEY not in trial.user_attrs:
                     dead[key] += INTERRUPTED_KEY not in trial.user_attrs
@@ -205,7 +213,7 @@ class Grid:
         earlier = [
             other.number
             for other in self._trials(states=(TrialState.COMPLETE, TrialState.RUNNING))
-            if other.user_attrs[CELL_KEY] == key and other.number != trial.number
+            if other.user_attrs[CELL_KEY] == key and other.number != trial.number and not self._stale(other)
             and (other.state == TrialState.COMPLETE or other.number < trial.number)
         ]  # fmt: skip
         if earlier:
@@ -267,9 +275,16 @@ class Grid:
         cells other runs listed in the same study (after this grid's, in the order they finished)."""
         done = {}
         for trial in self._trials(states=(TrialState.COMPLETE,)):
-            done.setdefault(trial.user_attrs[CELL_KEY], trial.user_attrs[ROW_KEY])
+            if not self._stale(trial):
+                done.setdefault(trial.user_attrs[CELL_KEY], trial.user_attrs[ROW_KEY])
         own = [done[key] for key in self.keys if key in done]
         return own + [row for key, row in done.items() if key not in self.keys] if every else own
+
+    def stale_rows(self) -> list[Row]:
+        """The rows of this grid's finished cells that are out of date (``stale``) and not yet made anew."""
+        finished = self._trials(states=(TrialState.COMPLETE,))
+        outdated = set(self.keys) - {trial.user_attrs[CELL_KEY] for trial in finished if not self._stale(trial)}
+        return [trial.user_attrs[ROW_KEY] for trial in finished if trial.user_attrs[CELL_KEY] in outdated]
 
     def failures(self) -> list[tuple[Cell, str]]:
         """The cells whose function raised, each with its error (cells done since excluded)."""
@@ -285,12 +300,16 @@ class Grid:
         """How many of this grid's cells are done, running, waiting and failed."""
         best: dict[str, str] = {}
         for trial in self._trials():
-            state = _standing(trial)
+            state = "waiting" if self._stale(trial) else _standing(trial)
             key = trial.user_attrs[CELL_KEY]
             if STANDINGS.index(state) < STANDINGS.index(best.get(key, "waiting")):
                 best[key] = state
         counts = Counter(best.get(key, "waiting") for key in self.keys)
         return GridStatus(len(self.keys), counts["done"], counts["running"], counts["waiting"], counts["failed"])
+
+    def _stale(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` finished with a row the grid's ``stale`` test says is out of date."""
+        return self.stale is not None and trial.state == TrialState.COMPLETE and self.stale(trial.user_attrs[ROW_KEY])
 
     def _trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
         """The study's trials that hold a cell."""

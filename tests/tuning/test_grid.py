@@ -203,3 +203,18 @@ def test_a_worker_on_part_of_a_grid_runs_only_its_cells_and_leaves_the_rest_wait
     assert Grid(storage, "part", every, enqueue=False).status() == GridStatus(4, 2, 0, 2, 0)
     assert whole.work(lambda cell: calls.append(cell["x"]) or cell) == 2
     assert calls == [2, 3, 0, 1]
+
+
+def test_a_stale_row_s_cell_runs_again_and_its_new_row_replaces_it(tmp_path: Path) -> None:
+    """A row made under settings changed since (``stale``) does not count as done; the rest are not rerun."""
+    storage = str(tmp_path / "grid.log")
+    cells = [{"x": x} for x in range(3)]
+    Grid(storage, "stale", cells).work(lambda cell: {"x": cell["x"], "recipe": "old"})
+    stale_x1 = Grid(storage, "stale", cells, stale=lambda row: row["x"] == 1 and row["recipe"] == "old")
+    assert stale_x1.status() == GridStatus(3, 2, 0, 1, 0)
+    assert stale_x1.stale_rows() == [{"x": 1, "recipe": "old"}]
+    calls = []
+    assert stale_x1.work(lambda cell: calls.append(cell["x"]) or {"x": cell["x"], "recipe": "new"}) == 1
+    assert calls == [1] and stale_x1.stale_rows() == []
+    assert [row["recipe"] for row in stale_x1.rows()] == ["old", "new", "old"]
+    assert stale_x1.work(lambda cell: calls.append(cell["x"]) or cell) == 0
