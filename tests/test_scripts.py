@@ -24,9 +24,10 @@ def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> N
     out = run("bench_agents.py", "--quick", "--results", str(tmp_path))
     with (tmp_path / "agents.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    counts = ["effective_acs", "effective_macs", "neuron_updates", "energy_nj_45nm_fp32", "energy_nj_loihi"]
     expected = [
         "env", "algo", "policy", "seed", "steps", "final_return", "final_return_std", "wall_s", "steps_per_s",
-        "input_spike_rate", "synaptic_ops", "macs", "energy_nj", "run_dir",
+        "input_spike_rate", "synaptic_ops", "macs", "energy_nj", *counts, "run_dir",
     ]  # fmt: skip
     assert list(rows[0]) == expected
     assert {(row["env"], row["policy"]) for row in rows} == {
@@ -35,8 +36,21 @@ def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> N
     for row in rows:
         assert float(row["energy_nj"]) > 0 and int(row["steps"]) >= 1000
         assert (float(row["synaptic_ops"]) > 0) == (row["policy"] == "spiking")
+        assert all(row[column] != "" for column in counts), f"{row['env']} {row['policy']}: NeuroBench columns empty"
+        assert (float(row["effective_acs"]) > 0) == (row["policy"] == "spiking")
+        assert (float(row["neuron_updates"]) > 0) == (row["policy"] == "spiking")
+        assert float(row["effective_macs"]) > 0 and float(row["energy_nj_45nm_fp32"]) > 0
+        if row["policy"] == "mlp":  # dense MACs, at 45 nm fp32 under both presets
+            assert float(row["effective_macs"]) == float(row["macs"])
+            assert row["energy_nj_45nm_fp32"] == row["energy_nj_loihi"]
+        else:  # Loihi's synaptic op (23.6 pJ) and neuron update (81 pJ) cost more than 45 nm fp32's
+            assert float(row["energy_nj_loihi"]) > float(row["energy_nj_45nm_fp32"])
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     assert "energy ratio" in out
+    table = (tmp_path / "agents_table.md").read_text()
+    assert "| zoo MLP return (zoo budget) |" in table and "| CartPole-v1 | ppo | " in table
+    assert "500.0 ± 0.0 (100k)" in table and "-157.0 ± 88.7 (20k)" in table, "the zoo's CartPole and Pendulum"
+    assert "n/a (rerun)" not in table
     again = run("bench_agents.py", "--quick", "--results", str(tmp_path))
     assert again.count("done, skipped") == 4, "finished runs are not run again"
     run("bench_agents.py", "--quick", "--only-seed", "1", "--results", str(tmp_path))
