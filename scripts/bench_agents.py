@@ -181,13 +181,15 @@ def count_columns(report: ReplayReport) -> dict[str, float]:
 
 
 def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Path, episodes: int) -> dict:
-    """Train and evaluate one agent; the CSV row."""
+    """Train and evaluate one agent; the CSV row. The MLP trains at the spiking agent's budget (the recipe's
+    ``n_timesteps``, not the zoo's ``ann_n_timesteps``: ``spikegym train --ann`` uses that), so that the two
+    are compared at the same budget; the zoo's own number is the table's zoo column."""
     algo = ALGORITHM[env_id]
     start = time.perf_counter()
     run_dir, model = train(
         env_id,
         algo,
-        timesteps=steps,
+        timesteps=steps or load_recipe(algo, env_id).n_timesteps,
         seed=seed,
         ann=policy == "mlp",
         nir_exact=policy == "spiking-nir",

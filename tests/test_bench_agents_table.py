@@ -176,3 +176,23 @@ def test_appending_to_an_old_file_rewrites_its_header_and_keeps_its_rows(bench: 
     assert new["effective_macs"] == "4672.0" and new["seed"] == "1"
     with pytest.raises(ValueError, match=r"columns \['mine'\]"):
         bench.append(write(tmp_path / "other.csv", [], [*OLD_COLUMNS, "mine"]), {})
+
+
+@pytest.mark.parametrize("policy", ["spiking", "mlp"])
+def test_the_mlp_trains_at_the_spiking_agents_budget_not_the_zoos(
+    bench: ModuleType, policy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acrobot-v1's recipe gives the MLP the zoo's 1M steps (``ann_n_timesteps``); the benchmark compares both
+    policies at the spiking agent's budget."""
+    recipe = bench.load_recipe("ppo", "Acrobot-v1")
+    assert recipe.ann_n_timesteps not in (None, recipe.n_timesteps)
+    asked = {}
+
+    def stop(env_id: str, algo: str, **kwargs: object) -> None:
+        asked.update(kwargs)
+        raise StopIteration
+
+    monkeypatch.setattr(bench, "train", stop)
+    with pytest.raises(StopIteration):
+        bench.run_one("Acrobot-v1", policy, 0, None, Path("unused"), 1)
+    assert asked["timesteps"] == recipe.n_timesteps and asked["ann"] == (policy == "mlp")
