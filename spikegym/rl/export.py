@@ -17,7 +17,9 @@ Each spiking layer is written so that NIR's forward-Euler update at ``dt`` (:dat
   fed by the layer's weights and bias scaled by ``1 / (1 - beta)``:
   ``v += (dt / tau) (-v + W' x) = beta v + W x``;
 - ``beta = 1``: ``IF(r = 1 / dt, v_reset = 0, v_threshold = threshold)`` with the weights as trained:
-  ``v += dt r W x = v + W x`` (or, with ``integrator="lif"``, a :data:`LONG_TAU` LIF, for snntorch).
+  ``v += dt r W x = v + W x`` (or, with ``integrator="lif"``, a :data:`LONG_TAU` LIF, for snntorch);
+- a synaptic first layer (``alpha``: snntorch's ``Synaptic``): ``CubaLIF`` with the weights as trained
+  (:func:`_cuba_lif`).
 
 :mod:`spikegym.rl.nir_readers` runs the graph in spikegym's own reader, snntorch's and norse's, and
 compares them with the trained model. The metadata only adds what a graph cannot hold: the ``T``
@@ -40,6 +42,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import nir
 import numpy as np
+import snntorch as snn
 import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
@@ -102,15 +105,6 @@ def check_exportable(algo: str, encoder: str | None, recipe: Recipe | None = Non
         )
     if recipe is not None:
         _check_options(recipe.spiking.get("reset", RESETS[0]), _recipe_readout(recipe))
-        _check_synapse(recipe.spiking.get("alpha"))
-
-
-def _check_synapse(alpha: float | None) -> None:
-    if alpha is not None:
-        raise ExportError(
-            f"NIR export does not write a synaptic first layer yet (alpha={alpha}): NIR's CubaLIF would carry it, "
-            "but its readers' discretisations are not yet checked against the trained dynamics"
-        )
 
 
 def _recipe_readout(recipe: Recipe) -> str:
@@ -171,7 +165,6 @@ def actor_of(model: BaseAlgorithm) -> Actor:
             f"the policy encodes inside itself (the learnable population encoder, --encoder {LEARNABLE})"
         )
     _check_options(extractor.reset, extractor.readout)
-    _check_synapse(extractor.alpha)
     weight, bias = _compose(layers, extractor.features_dim)
     if not squash:
         return Actor(extractor, weight, bias, False, stateful=stateful)
@@ -284,6 +277,8 @@ def _spiking_node(index: int, neuron: nn.Module, size: int, integrator: Integrat
     betas = neuron.beta.detach().clamp(0, 1).double().cpu().numpy() * np.ones(size)
     threshold = np.full(size, float(neuron.threshold))
     zeros = np.zeros(size)
+    if isinstance(neuron, snn.Synaptic):
+        return f"cubalif{index}", _cuba_lif(index, float(neuron.alpha.clamp(0, 1)), betas, threshold), 1.0
     if np.all(betas == 1.0):
         if integrator == "if":
             return f"if{index}", nir.IF(r=np.full(size, 1.0 / DT), v_threshold=threshold, v_reset=zeros), 1.0
@@ -299,6 +294,21 @@ def _spiking_node(index: int, neuron: nn.Module, size: int, integrator: Integrat
     tau = np.full(size, DT / (1.0 - beta))
     lif = nir.LIF(tau=tau, r=np.ones(size), v_leak=zeros, v_threshold=threshold, v_reset=zeros)
     return f"lif{index}", lif, 1.0 / (1.0 - beta)
+
+
+def _cuba_lif(index: int, alpha: float, betas: np.ndarray, threshold: np.ndarray) -> nir.CubaLIF:
+    """A synaptic layer (``i_t = alpha i_{t-1} + W x_t``, ``v_t = beta v_{t-1} + i_t``) as NIR's ``CubaLIF``, whose
+    forward Euler step at :data:`DT` is that update: ``tau_syn = dt / (1 - alpha)`` with ``w_in = tau_syn / dt``,
+    ``tau_mem = dt / (1 - beta)`` with ``r = tau_mem / dt`` (snntorch's reader asks for this ``r``); a decay of 1
+    is a :data:`LONG_TAU`."""
+    if np.unique(betas).size > 1:
+        raise ExportError(f"NIR export needs one beta per spiking layer; layer {index} has betas {np.unique(betas)}")
+    tau_syn, tau_mem = (LONG_TAU if decay == 1.0 else DT / (1.0 - decay) for decay in (alpha, float(betas[0])))
+    ones = np.ones_like(threshold)
+    return nir.CubaLIF(
+        tau_syn=tau_syn * ones, tau_mem=tau_mem * ones, r=tau_mem / DT * ones, v_leak=0 * ones,
+        v_threshold=threshold, v_reset=0 * ones, w_in=tau_syn / DT * ones,
+    )  # fmt: skip
 
 
 def _metadata(

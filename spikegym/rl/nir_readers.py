@@ -48,7 +48,7 @@ class ReaderMissing(ImportError):
 
 
 class NIRPolicy(nn.Module):
-    """spikegym's NIR reader: runs a chain graph ``Input -> (Affine | LIF | IF)* -> Output`` as NIR defines it
+    """spikegym's NIR reader: runs a chain graph ``Input -> (Affine | LIF | IF | CubaLIF)* -> Output`` as NIR defines it
     (forward Euler at the metadata's ``dt``, in float64), and applies the metadata's action rule.
 
     :param graph: a graph written by :func:`export_policy` (any chain of those nodes runs; acting needs
@@ -92,9 +92,10 @@ def _chain(graph: nir.NIRGraph) -> list[str]:
         raise ExportError("spikegym's NIR reader runs chains of nodes; this graph branches or merges")
     names, name = [], following.get("input")
     while name is not None and name != "output":
-        if not isinstance(graph.nodes[name], nir.Affine | nir.LIF | nir.IF):
+        if not isinstance(graph.nodes[name], nir.Affine | nir.LIF | nir.IF | nir.CubaLIF):
             raise ExportError(
-                f"spikegym's NIR reader runs Affine, LIF and IF nodes; {name!r} is {type(graph.nodes[name]).__name__}"
+                f"spikegym's NIR reader runs Affine, LIF, IF and CubaLIF nodes; {name!r} is "
+                f"{type(graph.nodes[name]).__name__}"
             )
         names.append(name)
         name = following.get(name)
@@ -106,6 +107,8 @@ def _chain(graph: nir.NIRGraph) -> list[str]:
 def _step(node: nir.NIRNode, value: np.ndarray, state: np.ndarray | None, dt: float) -> tuple[np.ndarray, Any]:
     if isinstance(node, nir.Affine):
         return value @ np.asarray(node.weight, np.float64).T + np.asarray(node.bias, np.float64), None
+    if isinstance(node, nir.CubaLIF):
+        return _cuba_lif_step(node, value, state, dt)
     membrane = np.zeros_like(value) if state is None else state
     if isinstance(node, nir.LIF):
         tau, r, leak = (np.asarray(a, np.float64) for a in (node.tau, node.r, node.v_leak))
@@ -114,6 +117,19 @@ def _step(node: nir.NIRNode, value: np.ndarray, state: np.ndarray | None, dt: fl
         membrane = membrane + dt * np.asarray(node.r, np.float64) * value
     spikes = membrane > np.asarray(node.v_threshold, np.float64)
     return spikes.astype(np.float64), np.where(spikes, np.asarray(node.v_reset, np.float64), membrane)
+
+
+def _cuba_lif_step(
+    node: nir.CubaLIF, value: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None, dt: float
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    current, membrane = (np.zeros_like(value), np.zeros_like(value)) if state is None else state
+    tau_syn, tau_mem, r, leak, w_in = (
+        np.asarray(a, np.float64) for a in (node.tau_syn, node.tau_mem, node.r, node.v_leak, node.w_in)
+    )
+    current = current + dt / tau_syn * (-current + w_in * value)
+    membrane = membrane + dt / tau_mem * ((leak - membrane) + r * current)
+    spikes = membrane > np.asarray(node.v_threshold, np.float64)
+    return spikes.astype(np.float64), (current, np.where(spikes, np.asarray(node.v_reset, np.float64), membrane))
 
 
 def load_policy(path: str | Path) -> NIRPolicy:
@@ -143,7 +159,7 @@ def _load_snntorch(graph: nir.NIRGraph) -> Runner:
     with contextlib.redirect_stdout(io.StringIO()) as chatter:  # the reader prints its warnings
         network = import_from_nir(copy.deepcopy(graph))
     logger.debug("snntorch import_from_nir said: %s", chatter.getvalue())
-    neurons = [module for module in network.modules() if isinstance(module, snn.Leaky)]
+    neurons = [module for module in network.modules() if isinstance(module, snn.Leaky | snn.Synaptic)]
 
     def run(blocks: np.ndarray) -> np.ndarray:
         for neuron in neurons:  # every observation starts from zero membranes

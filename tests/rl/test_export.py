@@ -150,16 +150,6 @@ def test_a_policy_nir_cannot_carry_is_refused_naming_the_feature_and_the_option(
     assert not (tmp_path / "p.nir").exists()
 
 
-def test_a_synaptic_first_layer_is_refused_from_the_model_and_from_the_recipe(tmp_path: Path) -> None:
-    model = small_model("ppo", "CartPole-v1", alpha=1.0)
-    with pytest.raises(ExportError, match=r"synaptic first layer yet \(alpha=1.0\)"):
-        export_policy(model, tmp_path / "p.nir")
-    recipe = dataclasses.replace(tiny_recipe("ppo", "CartPole-v1"), spiking={**NIR_EXACT, "alpha": 1.0})
-    with pytest.raises(ExportError, match="CubaLIF"):
-        check_exportable("ppo", "step_forward", recipe)
-    assert not (tmp_path / "p.nir").exists()
-
-
 def test_a_head_with_hidden_layers_is_refused(tmp_path: Path) -> None:
     recipe = dataclasses.replace(tiny_recipe("ppo", "CartPole-v1"), net_arch=[8])
     recipe = dataclasses.replace(recipe, spiking={**recipe.spiking, **NIR_EXACT})

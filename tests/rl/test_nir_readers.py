@@ -55,14 +55,21 @@ def reader(request: pytest.FixtureRequest) -> str:
 
 @functools.cache
 def nir_exact_model(
-    algo: str, env_id: str, population_head: int | None = None, beta: float = 0.9, steps: int = 300
+    algo: str,
+    env_id: str,
+    population_head: int | None = None,
+    beta: float = 0.9,
+    steps: int = 300,
+    alpha: float | None = None,
 ) -> BaseAlgorithm:
     """A small NIR-exact spiking model of ``algo`` on ``env_id``, trained ``steps`` env steps (once per session:
     the readers' tests only read it)."""
     recipe = tiny_recipe(algo, env_id, population_head)
     algo_kwargs = {"learning_starts": 100} if algo in ("dqn", "sac", "td3") else {"n_steps": 64}
     recipe = dataclasses.replace(
-        recipe, spiking={**recipe.spiking, **NIR_EXACT, "beta": beta}, algo_kwargs={**recipe.algo_kwargs, **algo_kwargs}
+        recipe,
+        spiking={**recipe.spiking, **NIR_EXACT, "beta": beta, "alpha": alpha},
+        algo_kwargs={**recipe.algo_kwargs, **algo_kwargs},
     )
     env = make_env(env_id, 1, 0, resolve_encoder(env_id, None))
     model = build_model(recipe, env, seed=0, spiking=True)
@@ -152,6 +159,18 @@ def test_dqn_and_the_sac_and_td3_actors_run_as_trained_in_the_reader(
 ) -> None:
     model = nir_exact_model(algo, env_id, population_head)
     assert_agrees(model, observations_of(model, env_id), reader)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.8])
+def test_a_synaptic_first_layer_runs_as_a_cuba_lif_in_every_reader(alpha: float, reader: str) -> None:
+    """``alpha = 1`` (a synaptic current that never decays) is a :data:`~spikegym.rl.export.LONG_TAU` CubaLIF."""
+    model = nir_exact_model("ppo", "CartPole-v1", alpha=alpha)
+    graph = policy_graph(model)
+    assert type(graph.nodes["cubalif0"]).__name__ == "CubaLIF" and ("fc0", "cubalif0") in graph.edges
+    observations = observations_of(model, "CartPole-v1")
+    assert_agrees(model, observations, reader)
+    (ours,) = compare(actor_of(model), graph, observations, readers=["spikegym"])
+    assert ours.agree == len(observations), describe(ours)
 
 
 @pytest.mark.slow

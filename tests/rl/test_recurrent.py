@@ -184,11 +184,13 @@ def test_the_vector_env_acts_as_each_env_alone_across_autoresets() -> None:
         assert actions == acted[i]
 
 
-@pytest.fixture(scope="module")
-def stateful_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A NIR-exact stateful run on CartPole-v1's tuned step-forward config, trained for a few hundred steps."""
+@pytest.fixture(scope="module", params=[None, 1.0], ids=["leaky", "synaptic"])
+def stateful_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A NIR-exact stateful run on CartPole-v1's tuned step-forward config, trained for a few hundred steps; with
+    a synaptic first layer (``alpha``) or without."""
     runs = tmp_path_factory.mktemp("runs")
-    overrides = Overrides({**SMALL, "spiking.hidden": [24, 8], "spiking.threshold": 0.3}, n_envs=2)
+    spiking = {"spiking.hidden": [24, 8], "spiking.threshold": 0.3, "spiking.alpha": request.param}
+    overrides = Overrides({**SMALL, **spiking}, n_envs=2)
     run_dir, _ = train(
         "CartPole-v1", "recurrent_ppo", timesteps=256, encoder=str(SF_CONFIG), runs_dir=runs, progress=False,
         nir_exact=True, overrides=overrides,
@@ -223,6 +225,8 @@ def test_the_nir_export_of_a_stateful_policy_runs_each_episode_as_trained_in_the
     assert actor.scores(observations, starts).argmax(axis=1).tolist() == acted
     graph = policy_graph(model)
     assert "reset at episode start" in graph.metadata["state"]
+    synaptic = actor.extractor.alpha is not None
+    assert any(type(node).__name__ == "CubaLIF" for node in graph.nodes.values()) == synaptic
     (agreement,) = compare(actor, graph, observations, ["spikegym"], starts)
     assert agreement.agree == len(observations)
     with pytest.raises(ValueError, match="episode starts"):
