@@ -67,9 +67,10 @@ def test_bench_grid_quick_runs_every_cell_once_in_two_workers_and_resumes(tmp_pa
     expected = [
         "env", "encoder", "policy", "algo", "seed", "steps", "final_return", "final_return_std",
         "input_spikes_per_decision", "hidden_spikes_per_decision", "synaptic_ops", "energy_nj", "wall_s",
-        "steps_per_s", "run_dir",
+        "steps_per_s", "run_dir", "recipe",
     ]  # fmt: skip
     assert list(rows[0]) == expected
+    assert all(len(row["recipe"]) == 12 for row in rows), "every row records its recipe's digest"
     cells = [(row["env"], row["encoder"], row["policy"], row["seed"]) for row in rows]
     assert len(cells) == len(set(cells))
     assert {(encoder, policy) for _, encoder, policy, _ in cells} >= {
