@@ -7,7 +7,7 @@ and records the row:
 
     env, encoder, policy, algo, seed, steps, final_return, final_return_std,
     input_spikes_per_decision, hidden_spikes_per_decision, synaptic_ops,
-    energy_nj, wall_s, steps_per_s, run_dir
+    energy_nj, wall_s, steps_per_s, run_dir, recipe
 
 (spikes, synaptic operations and energy per decision under the energy model
 of ``spikegym.rl.energy``). The stateless policy is the env's feed-forward
