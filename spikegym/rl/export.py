@@ -277,8 +277,10 @@ def _spiking_node(index: int, neuron: nn.Module, size: int, integrator: Integrat
     betas = neuron.beta.detach().clamp(0, 1).double().cpu().numpy() * np.ones(size)
     threshold = np.full(size, float(neuron.threshold))
     zeros = np.zeros(size)
+    if np.unique(betas).size > 1:
+        raise ExportError(f"NIR export needs one beta per spiking layer; layer {index} has betas {np.unique(betas)}")
     if isinstance(neuron, snn.Synaptic):
-        return f"cubalif{index}", _cuba_lif(index, float(neuron.alpha.clamp(0, 1)), betas, threshold), 1.0
+        return f"cubalif{index}", _cuba_lif(float(neuron.alpha.clamp(0, 1)), float(betas[0]), threshold), 1.0
     if np.all(betas == 1.0):
         if integrator == "if":
             return f"if{index}", nir.IF(r=np.full(size, 1.0 / DT), v_threshold=threshold, v_reset=zeros), 1.0
@@ -288,22 +290,18 @@ def _spiking_node(index: int, neuron: nn.Module, size: int, integrator: Integrat
             nir.LIF(tau=tau, r=np.ones(size), v_leak=zeros, v_threshold=threshold, v_reset=zeros),
             2.0**30,
         )
-    if np.any(betas == 1.0) or np.unique(betas).size > 1:
-        raise ExportError(f"NIR export needs one beta per spiking layer; layer {index} has betas {np.unique(betas)}")
     beta = float(betas[0])
     tau = np.full(size, DT / (1.0 - beta))
     lif = nir.LIF(tau=tau, r=np.ones(size), v_leak=zeros, v_threshold=threshold, v_reset=zeros)
     return f"lif{index}", lif, 1.0 / (1.0 - beta)
 
 
-def _cuba_lif(index: int, alpha: float, betas: np.ndarray, threshold: np.ndarray) -> nir.CubaLIF:
+def _cuba_lif(alpha: float, beta: float, threshold: np.ndarray) -> nir.CubaLIF:
     """A synaptic layer (``i_t = alpha i_{t-1} + W x_t``, ``v_t = beta v_{t-1} + i_t``) as NIR's ``CubaLIF``, whose
     forward Euler step at :data:`DT` is that update: ``tau_syn = dt / (1 - alpha)`` with ``w_in = tau_syn / dt``,
     ``tau_mem = dt / (1 - beta)`` with ``r = tau_mem / dt`` (snntorch's reader asks for this ``r``); a decay of 1
     is a :data:`LONG_TAU`."""
-    if np.unique(betas).size > 1:
-        raise ExportError(f"NIR export needs one beta per spiking layer; layer {index} has betas {np.unique(betas)}")
-    tau_syn, tau_mem = (LONG_TAU if decay == 1.0 else DT / (1.0 - decay) for decay in (alpha, float(betas[0])))
+    tau_syn, tau_mem = (LONG_TAU if decay == 1.0 else DT / (1.0 - decay) for decay in (alpha, beta))
     ones = np.ones_like(threshold)
     return nir.CubaLIF(
         tau_syn=tau_syn * ones, tau_mem=tau_mem * ones, r=tau_mem / DT * ones, v_leak=0 * ones,
