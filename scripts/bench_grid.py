@@ -45,7 +45,6 @@ repository root::
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import hashlib
 import os
@@ -57,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
-from bench_agents import ALGORITHM
+from bench_agents import ALGORITHM, write_rows
 
 from spikegym.cli.main import main as spikegym
 from spikegym.encoders import names
@@ -268,13 +267,8 @@ def write_csv(cells: Grid, csv_path: Path) -> list[dict]:
     rows = [{column: row.get(column) for column in COLUMNS} for row in cells.rows(every=True)]
     if not rows:
         return rows
-    partial = csv_path.with_name(f".{csv_path.name}.{uuid.uuid4().hex}")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with partial.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(partial, csv_path)
+    write_rows(csv_path, rows, COLUMNS)
     return rows
 
 
