@@ -9,7 +9,7 @@ and appends a row to ``results/agents.csv``:
     env, algo, policy, seed, steps, final_return, final_return_std, wall_s,
     steps_per_s, input_spike_rate, synaptic_ops, macs, energy_nj,
     effective_acs, effective_macs, neuron_updates, energy_nj_45nm_fp32,
-    energy_nj_loihi, run_dir
+    energy_nj_loihi, run_dir, recipe
 
 (input spike rate per channel per sub-step; operations and energy per
 decision). ``synaptic_ops``, ``macs`` and ``energy_nj`` are spikegym's own
@@ -28,6 +28,10 @@ directory is on this machine and fills them (keeping the old file as
 the new one first, its rows unchanged.
 
 Finished ``(env, policy, seed)`` rows are not run again, so a long run resumes.
+Each row records the digest of the recipe it trained with (:func:`recipe_digest`:
+its budget aside, and the keys of the other kind of agent); a row whose recipe
+has changed since is stale: it runs again, and the table leaves it out and
+lists it (the row stays in the file).
 At the end it draws ``results/learning_curves.png``: the periodic evaluations,
 mean ± std across seeds, spiking vs MLP, one panel per env, and prints a
 summary table, also written to ``results/agents_table.md``: per env the
@@ -50,15 +54,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
+import hashlib
 import os
 import stat
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import yaml
 
 from spikegym.rl.energy import decision_cost
 from spikegym.rl.energy_models import energy_model
@@ -85,7 +92,7 @@ COUNT_COLUMNS = ["effective_acs", "effective_macs", "neuron_updates", *PRICED]
 """The columns of NeuroBench's counts per decision and their energies; empty in rows written before them."""
 COLUMNS = [
     "env", "algo", "policy", "seed", "steps", "final_return", "final_return_std", "wall_s", "steps_per_s",
-    "input_spike_rate", "synaptic_ops", "macs", "energy_nj", *COUNT_COLUMNS, "run_dir",
+    "input_spike_rate", "synaptic_ops", "macs", "energy_nj", *COUNT_COLUMNS, "run_dir", "recipe",
 ]  # fmt: skip
 POLICIES = ("spiking", "spiking-nir", "mlp")
 QUICK_ENVS = ("CartPole-v1", "Pendulum-v1")
@@ -130,11 +137,60 @@ resets the wind at every reset, fixes a non-determinism and widens the observati
 rewards are v2's)."""
 
 
+SPIKING_ONLY = ("spiking", "net_arch", "critic", "nir_exact", "population_head", "normalize_reward")
+"""Recipe keys that only the spiking agents train with (the MLP baseline's own keys start with ``ann_``)."""
+
+
+def recipe_digest(recipe: Mapping[str, Any], policy: str = "spiking") -> str:
+    """The recipe settings an agent of ``policy`` trains with, as 12 hex digits of sha256: the budget left out
+    (a row's budget is its ``steps``), and so are the MLP baseline's keys (``ann_*``) for a spiking policy and
+    the spiking-only keys (:data:`SPIKING_ONLY`) for ``"mlp"``.
+
+    >>> recipe_digest({"algo": "ppo", "n_timesteps": 10}) == recipe_digest({"algo": "ppo", "ann_normalize": True})
+    True
+    >>> recipe_digest({"spiking": {"beta": 0.9}}, "mlp") == recipe_digest({"spiking": {"beta": 0.5}}, "mlp")
+    True
+    """
+    leave_out = SPIKING_ONLY if policy == "mlp" else tuple(key for key in recipe if key.startswith("ann_"))
+    kept = {key: value for key, value in recipe.items() if key != "n_timesteps" and key not in leave_out}
+    settings = yaml.safe_load(yaml.safe_dump(kept))
+    return hashlib.sha256(yaml.safe_dump(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def current_digest(algo: str, env_id: str, policy: str = "spiking") -> str:
+    """The digest of ``algo``'s recipe for ``env_id`` now (:func:`recipe_digest`)."""
+    return recipe_digest(load_recipe(algo, env_id).to_dict(), policy)
+
+
+@functools.cache
+def trained_digest(run_dir: str, policy: str = "spiking") -> str | None:
+    """The digest of the recipe a run directory here trained with (``None``: not on this machine)."""
+    path = Path(run_dir) / "recipe.yaml"
+    return recipe_digest(yaml.safe_load(path.read_text()), policy) if path.is_file() else None
+
+
+def stale(row: Mapping[str, Any], policy: str = "spiking") -> bool:
+    """Whether a row of an agent of ``policy`` trained with a recipe other than its algorithm's recipe for its env
+    now (rows from before rows held the digest: from their run directory, if here; otherwise they count as
+    current)."""
+    trained = row.get("recipe") or trained_digest(str(row["run_dir"]), policy)
+    return trained is not None and trained != current_digest(row["algo"], row["env"], policy)
+
+
+def stale_row(row: Mapping[str, str]) -> bool:
+    """Whether a benchmark row is stale (:func:`stale`, as an MLP row for ``mlp``, else as a spiking one)."""
+    return stale(row, "mlp" if row["policy"] == "mlp" else "spiking")
+
+
 def finished(csv_path: Path) -> set[tuple[str, str, int]]:
-    """The ``(env, policy, seed)`` rows already in the results file."""
-    if not csv_path.is_file():
-        return set()
-    return {(row["env"], row["policy"], int(row["seed"])) for row in read_rows(csv_path)}
+    """The ``(env, policy, seed)`` rows already in the results file and not stale."""
+    return {(row["env"], row["policy"], int(row["seed"])) for row in current_rows(csv_path)}
+
+
+def current_rows(csv_path: Path) -> list[dict[str, str]]:
+    """The rows of a results file that are not stale (none if there is no file)."""
+    return [row for row in read_rows(csv_path) if not stale_row(row)] if csv_path.is_file() else []
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:
@@ -218,6 +274,7 @@ def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Pa
         "energy_nj": round(cost.energy_pj / 1000, 4),
         **count_columns(report),
         "run_dir": str(run_dir),
+        "recipe": trained_digest(str(run_dir), "mlp" if policy == "mlp" else "spiking"),
     }
 
 
@@ -364,8 +421,7 @@ def learning_curves(csv_path: Path, figure_path: Path) -> Figure | None:
     is kept, not redrawn with fewer curves, and ``None`` is returned; both are said."""
     from matplotlib.figure import Figure
 
-    with csv_path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = current_rows(csv_path)
     missing = [row["run_dir"] for row in rows if row["policy"] in ("spiking", "mlp")
                and not (Path(row["run_dir"]) / "eval" / "evaluations.npz").is_file()]  # fmt: skip
     if missing:
@@ -476,8 +532,13 @@ def summary(csv_path: Path, table_path: Path | None = None) -> list[dict]:
     decision, both agents' energy per decision under the :data:`PRICED` presets, and the energy ratio under the
     default model against its target. Printed as a markdown table with notes (and written to ``table_path`` if
     given); returned as rows keyed as :data:`HEADERS` (``within_10%`` a bool, ``ratio`` a float, the rest text).
+    Stale rows (:func:`stale_row`) are left out and listed.
     """
-    rows = read_rows(csv_path)
+    rows = current_rows(csv_path)
+    for row in read_rows(csv_path):
+        if stale_row(row):
+            print(f"stale (trained with an older recipe; left out, to run again): {row['env']} {row['policy']} "
+                  f"seed {row['seed']} ({row['run_dir']})")  # fmt: skip
     table = []
     for env_id in [env for env in ALGORITHM if any(row["env"] == env for row in rows)]:
         runs = {p: [r for r in rows if r["env"] == env_id and r["policy"] == p] for p in ("spiking", "mlp")}
@@ -539,8 +600,8 @@ def markdown(table: list[dict]) -> str:
 
 def nir_summary(csv_path: Path) -> list[dict]:
     """Per env with NIR-exact rows: its return against the recipe's spiking layers (mean ± std over seeds),
-    and whether it is within 5%; printed as a table and returned as rows."""
-    rows = read_rows(csv_path)
+    and whether it is within 5%; printed as a table and returned as rows (stale rows left out)."""
+    rows = current_rows(csv_path)
     table = []
     for env_id in ALGORITHM:
         runs = {p: [float(r["final_return"]) for r in rows if r["env"] == env_id and r["policy"] == p]

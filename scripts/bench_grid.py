@@ -45,8 +45,6 @@ repository root::
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
 import os
 import time
 import uuid
@@ -55,8 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
-from bench_agents import ALGORITHM, write_rows
+from bench_agents import ALGORITHM, stale, trained_digest, write_rows
 
 from spikegym.cli.main import main as spikegym
 from spikegym.encoders import names
@@ -128,37 +125,6 @@ def grids(options: Mapping[str, Any], enqueue: bool = True) -> tuple[Grid, Grid]
         options["storage"], "bench_grid-cells", train_cells(options), retry_failed=retry, stale=stale, **kwargs
     )
     return configs, cells
-
-
-def recipe_digest(recipe: Mapping[str, Any]) -> str:
-    """A spiking agent's recipe settings as 12 hex digits of sha256: its budget (a cell's budget is in its row)
-    and the MLP baseline's keys (``ann_*``) left out.
-
-    >>> recipe_digest({"algo": "ppo", "n_timesteps": 10}) == recipe_digest({"algo": "ppo", "ann_normalize": True})
-    True
-    """
-    kept = {key: value for key, value in recipe.items() if key != "n_timesteps" and not key.startswith("ann_")}
-    settings = yaml.safe_load(yaml.safe_dump(kept))
-    return hashlib.sha256(yaml.safe_dump(settings, sort_keys=True).encode()).hexdigest()[:12]
-
-
-@functools.cache
-def current_digest(algo: str, env_id: str) -> str:
-    return recipe_digest(load_recipe(algo, env_id).to_dict())
-
-
-@functools.cache
-def trained_digest(run_dir: str) -> str | None:
-    """The digest of the recipe a run directory here trained with (``None``: not on this machine)."""
-    path = Path(run_dir) / "recipe.yaml"
-    return recipe_digest(yaml.safe_load(path.read_text())) if path.is_file() else None
-
-
-def stale(row: Mapping[str, Any]) -> bool:
-    """Whether a row trained with a recipe other than its algorithm's recipe for its env now (rows from before
-    rows held the digest: from their run directory, if here; otherwise they count as current)."""
-    trained = row.get("recipe") or trained_digest(str(row["run_dir"]))
-    return trained is not None and trained != current_digest(row["algo"], row["env"])
 
 
 def config_path(options: Mapping[str, Any], env_id: str, encoder: str) -> Path:

@@ -41,7 +41,8 @@ def write_runs(tmp_path: Path, curves: dict[tuple[str, str], list[list[float]]])
                 results = np.repeat(np.asarray(returns)[:, None], 3, axis=1)
                 np.savez(run_dir / "eval" / "evaluations.npz", timesteps=np.arange(1, len(returns) + 1) * 1000,
                          results=results)  # fmt: skip
-                writer.writerow({"env": env_id, "policy": policy, "seed": seed, "run_dir": str(run_dir)})
+                writer.writerow({"env": env_id, "algo": bench.ALGORITHM[env_id], "policy": policy, "seed": seed,
+                                 "run_dir": str(run_dir), "recipe": ""})  # fmt: skip
     return csv_path
 
 
