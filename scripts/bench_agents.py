@@ -69,8 +69,9 @@ import yaml
 
 from spikegym.rl.energy import decision_cost
 from spikegym.rl.energy_models import energy_model
+from spikegym.rl.extractors import NIR_EXACT
 from spikegym.rl.neurobench_metrics import NEUROBENCH_INSTALL, neurobench_installed
-from spikegym.rl.recipes import load_recipe
+from spikegym.rl.recipes import Recipe, load_recipe
 from spikegym.rl.replay import ReplayReport, replay
 from spikegym.rl.runs import RunError, load_run
 from spikegym.rl.training import train
@@ -157,10 +158,20 @@ def recipe_digest(recipe: Mapping[str, Any], policy: str = "spiking") -> str:
     return hashlib.sha256(yaml.safe_dump(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def trained_recipe(algo: str, env_id: str, policy: str = "spiking") -> Recipe:
+    """The recipe an agent of ``policy`` trains with now, as its run directory records it: ``algo``'s recipe for
+    ``env_id``, for the MLP baseline :meth:`~spikegym.rl.recipes.Recipe.for_ann`, for ``spiking-nir`` with its
+    NIR-exact changes."""
+    recipe = load_recipe(algo, env_id)
+    if policy == "mlp":
+        return recipe.for_ann()
+    return recipe.with_nir_exact(NIR_EXACT) if policy == "spiking-nir" else recipe
+
+
 @functools.cache
 def current_digest(algo: str, env_id: str, policy: str = "spiking") -> str:
-    """The digest of ``algo``'s recipe for ``env_id`` now (:func:`recipe_digest`)."""
-    return recipe_digest(load_recipe(algo, env_id).to_dict(), policy)
+    """The digest (:func:`recipe_digest`) of the recipe an agent of ``policy`` trains with now."""
+    return recipe_digest(trained_recipe(algo, env_id, policy).to_dict(), policy)
 
 
 @functools.cache
@@ -179,8 +190,8 @@ def stale(row: Mapping[str, Any], policy: str = "spiking") -> bool:
 
 
 def stale_row(row: Mapping[str, str]) -> bool:
-    """Whether a benchmark row is stale (:func:`stale`, as an MLP row for ``mlp``, else as a spiking one)."""
-    return stale(row, "mlp" if row["policy"] == "mlp" else "spiking")
+    """Whether a benchmark row is stale (:func:`stale` for its policy)."""
+    return stale(row, row["policy"])
 
 
 def finished(csv_path: Path) -> set[tuple[str, str, int]]:
@@ -274,7 +285,7 @@ def run_one(env_id: str, policy: str, seed: int, steps: int | None, runs_dir: Pa
         "energy_nj": round(cost.energy_pj / 1000, 4),
         **count_columns(report),
         "run_dir": str(run_dir),
-        "recipe": trained_digest(str(run_dir), "mlp" if policy == "mlp" else "spiking"),
+        "recipe": trained_digest(str(run_dir), policy),
     }
 
 

@@ -27,9 +27,11 @@ def test_bench_agents_quick_writes_the_table_and_the_curves(tmp_path: Path) -> N
     counts = ["effective_acs", "effective_macs", "neuron_updates", "energy_nj_45nm_fp32", "energy_nj_loihi"]
     expected = [
         "env", "algo", "policy", "seed", "steps", "final_return", "final_return_std", "wall_s", "steps_per_s",
-        "input_spike_rate", "synaptic_ops", "macs", "energy_nj", *counts, "run_dir",
+        "input_spike_rate", "synaptic_ops", "macs", "energy_nj", *counts, "run_dir", "recipe",
     ]  # fmt: skip
     assert list(rows[0]) == expected
+    assert all(len(row["recipe"]) == 12 for row in rows), "every row records its recipe's digest"
+    assert len({row["recipe"] for row in rows if row["env"] == "CartPole-v1"}) == 2, "spiking and MLP keys differ"
     assert {(row["env"], row["policy"]) for row in rows} == {
         (env, policy) for env in ("CartPole-v1", "Pendulum-v1") for policy in ("spiking", "mlp")
     }
