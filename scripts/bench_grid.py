@@ -288,7 +288,7 @@ def figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Figure:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
-    envs = list(dict.fromkeys(row["env"] for row in rows))
+    envs = sorted({row["env"] for row in rows}, key=lambda env: (ENVS.index(env) if env in ENVS else len(ENVS), env))
     drawing = Figure(figsize=(4.6 * len(envs), 4.2), layout="constrained")
     axes = drawing.subplots(1, len(envs), squeeze=False)[0]
     colours = {name: f"C{index}" for index, name in enumerate(names())}

@@ -1,5 +1,6 @@
 """The scripts' figures explain themselves: bench_agents' learning curves (seeds named, bands within what
-the seeds reached, legends off the curves) and plot_encoders' overview (documented names, shared steps)."""
+the seeds reached, legends off the curves), plot_encoders' overview (documented names, shared steps) and
+bench_grid's panels (in the grid's env order)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,15 @@ def test_learning_curves_keep_a_figure_rather_than_redraw_it_without_missing_run
     figure_path.write_bytes(b"the full benchmark's figure")
     assert script("bench_agents").learning_curves(csv_path, figure_path) is None
     assert figure_path.read_bytes() == b"the full benchmark's figure"
+
+
+def test_the_grid_figure_draws_its_envs_in_the_grids_order_whatever_the_rows_order(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # bench_grid imports bench_agents beside it
+    grid = script("bench_grid")
+    rows = [
+        {"env": env, "encoder": "rate", "policy": policy, "algo": "ppo", "seed": 0, "final_return": -1.0,
+         "energy_nj": 1.0}
+        for env in ("Pendulum-v1", "Acrobot-v1", "CartPole-v1") for policy in ("stateless", "stateful")
+    ]  # fmt: skip
+    figure = grid.figure(rows, tmp_path / "grid.png")
+    assert [axis.get_title() for axis in figure.axes[:3]] == ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"]
