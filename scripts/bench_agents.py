@@ -201,7 +201,15 @@ def finished(csv_path: Path) -> set[tuple[str, str, int]]:
 
 def current_rows(csv_path: Path) -> list[dict[str, str]]:
     """The rows of a results file that are not stale (none if there is no file)."""
-    return [row for row in read_rows(csv_path) if not stale_row(row)] if csv_path.is_file() else []
+    return sorted_rows(csv_path)[0]
+
+
+def sorted_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The rows of a results file (none if there is no file), current and stale (:func:`stale_row`)."""
+    current, stale_rows = [], []
+    for row in read_rows(csv_path) if csv_path.is_file() else []:
+        (stale_rows if stale_row(row) else current).append(row)
+    return current, stale_rows
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:
@@ -545,11 +553,10 @@ def summary(csv_path: Path, table_path: Path | None = None) -> list[dict]:
     given); returned as rows keyed as :data:`HEADERS` (``within_10%`` a bool, ``ratio`` a float, the rest text).
     Stale rows (:func:`stale_row`) are left out and listed.
     """
-    rows = current_rows(csv_path)
-    for row in read_rows(csv_path):
-        if stale_row(row):
-            print(f"stale (trained with an older recipe; left out, to run again): {row['env']} {row['policy']} "
-                  f"seed {row['seed']} ({row['run_dir']})")  # fmt: skip
+    rows, stale_rows = sorted_rows(csv_path)
+    for row in stale_rows:
+        print(f"stale (trained with an older recipe; left out, to run again): {row['env']} {row['policy']} "
+              f"seed {row['seed']} ({row['run_dir']})")  # fmt: skip
     table = []
     for env_id in [env for env in ALGORITHM if any(row["env"] == env for row in rows)]:
         runs = {p: [r for r in rows if r["env"] == env_id and r["policy"] == p] for p in ("spiking", "mlp")}
