@@ -75,11 +75,11 @@ def test_an_mlp_row_goes_stale_with_the_baselines_keys_and_a_spiking_row_with_th
 def test_a_run_directory_of_the_recipe_now_is_current_and_one_edit_makes_it_stale(
     agents: ModuleType, tmp_path: Path, policy: str
 ) -> None:
-    """What a run directory records is the recipe its agent trained with: the MLP's has the zoo's schedules merged
-    in (CartPole-v1: ``lin_`` rates), the NIR-exact one its layer changes."""
-    recorded = agents.trained_recipe("ppo", "CartPole-v1", policy).to_dict()
-    assert recorded != load_recipe("ppo", "CartPole-v1").to_dict() or policy == "spiking"
-    row = {"env": "CartPole-v1", "algo": "ppo", "policy": policy}
+    """What a run directory records is the recipe its agent trained with: the MLP's has the zoo's rate merged in
+    (LunarLander-v3: constant where the spiking agent's decays), the NIR-exact one its layer changes."""
+    recorded = agents.trained_recipe("ppo", "LunarLander-v3", policy).to_dict()
+    assert recorded != load_recipe("ppo", "LunarLander-v3").to_dict() or policy == "spiking"
+    row = {"env": "LunarLander-v3", "algo": "ppo", "policy": policy}
     assert not agents.stale_row({**row, "run_dir": run_dir_with(tmp_path, "now", recorded)})
     edited = {**recorded, "algo_kwargs": {**recorded["algo_kwargs"], "n_epochs": 1}}
     assert agents.stale_row({**row, "run_dir": run_dir_with(tmp_path, "edited", edited)})
