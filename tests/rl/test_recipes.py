@@ -133,6 +133,9 @@ ZOO_PPO = {"CartPole-v1": ({"learning_rate": "lin_0.001", "clip_range": "lin_0.2
 """rl-baselines3-zoo's hyperparams/ppo.yml: the MLP's rates (SB3's default 0.0003 where the zoo sets none), budget and
 ``normalize`` (``{}``: VecNormalize's defaults, as ``normalize: true``)."""
 
+SB3_PPO_RATES = {"learning_rate": 0.0003, "clip_range": 0.2}
+"""SB3's PPO defaults: the rate of a recipe that sets none."""
+
 SPIKING_PPO_RATES = {"CartPole-v1": "lin_0.001", "Acrobot-v1": 0.0003, "MountainCar-v0": 0.0003,
                      "LunarLander-v3": "lin_0.0003"}  # fmt: skip
 """The rate each spiking agent trains with (issue 17: LunarLander-v3's decays, as CartPole-v1's in the zoo)."""
@@ -144,11 +147,11 @@ def test_the_mlp_baseline_trains_with_the_zoos_recipe_and_the_spiking_agent_with
     zoo_rates, budget, normalize = ZOO_PPO[env_id]
     ann = recipe.for_ann()
     assert ann.n_timesteps == budget and recipe.ann_normalize == normalize
-    assert {key: ann.algo_kwargs.get(key, 0.0003) for key in zoo_rates} == zoo_rates
+    assert {key: ann.algo_kwargs.get(key, SB3_PPO_RATES[key]) for key in zoo_rates} == zoo_rates
     assert {key: value for key, value in ann.algo_kwargs.items() if key not in zoo_rates} == {
         key: value for key, value in recipe.algo_kwargs.items() if key not in zoo_rates
     }
-    assert recipe.algo_kwargs.get("learning_rate", 0.0003) == SPIKING_PPO_RATES[env_id]
+    assert recipe.algo_kwargs.get("learning_rate", SB3_PPO_RATES["learning_rate"]) == SPIKING_PPO_RATES[env_id]
 
 
 def test_ann_keys_round_trip_and_are_validated(tmp_path: Path) -> None:
