@@ -1,4 +1,5 @@
-"""Energy models with their sources: presets (Horowitz 45 nm at three precisions, Intel's Loihi) and custom YAML.
+"""Energy models with their sources: presets (Horowitz 45 nm at three precisions, Loihi, SpiNNaker 2) and custom
+YAML.
 
 Each preset prices the four operations of :class:`~spikegym.rl.energy.EnergyModel`
 (AC, MAC, neuron update, memory access) from a published table, says where
@@ -12,9 +13,12 @@ picks one; ``--memory`` adds a preset's memory-access term.
   weight's width).
 - ``loihi``: Davies et al. (IEEE Micro 2018): 23.6 pJ per synaptic op, 81 pJ per neuron update; the dense
   head and the ANN rows, which Loihi's neuromorphic cores do not run, at Horowitz's 45 nm fp32 MAC.
+- ``spinnaker2``: 10 pJ per synaptic op, as Tang et al. (Frontiers in Neuroscience 2023, Table 3) quote
+  Höppner et al. (2021); no per-neuron-update figure is published in a source we could check, so neuron
+  updates are not priced (and the model says so); MACs at Horowitz's 45 nm fp32 MAC as for Loihi.
 
 >>> sorted(PRESETS)
-['horowitz-45nm-fp16', 'horowitz-45nm-fp32', 'horowitz-45nm-int8', 'loihi']
+['horowitz-45nm-fp16', 'horowitz-45nm-fp32', 'horowitz-45nm-int8', 'loihi', 'spinnaker2']
 >>> energy_model("horowitz-45nm-int8").e_mac_pj  # multiply 0.2 + add 0.03
 0.23
 """
@@ -48,6 +52,15 @@ LOIHI_SYNAPTIC_OP_PJ = 23.6
 """Davies et al. (2018): energy of a synaptic spike operation (their minimum)."""
 LOIHI_NEURON_UPDATE_PJ = 81.0
 """Davies et al. (2018): energy of an (active) neuron update."""
+TANG_2023 = (
+    "G. Tang et al., 'SENECA: building a fully digital neuromorphic processor, design trade-offs and challenges', "
+    "Frontiers in Neuroscience 17:1187252, 2023, doi:10.3389/fnins.2023.1187252, Table 3 (energy per synaptic "
+    "operation, 'only mentioned for high-level comparison'), citing S. Höppner et al., 'The SpiNNaker 2 "
+    "Processing Element Architecture for Hybrid Digital Neuromorphic Computing', arXiv:2103.08392, 2021"
+)
+SPINNAKER2_SYNAPTIC_OP_PJ = 10.0
+"""Tang et al. (2023), Table 3, for SpiNNaker 2 (Höppner et al. 2021): energy per synaptic operation; no
+operating point (voltage, clock) is given."""
 
 _COMMON_LEAVES_OUT = (
     "the encoder that turns observations into spikes",
@@ -109,11 +122,33 @@ def _loihi(memory: bool) -> EnergyModel:
     )
 
 
+def _spinnaker2(memory: bool) -> EnergyModel:
+    mac = HOROWITZ_PJ["fp32"]["mult"] + HOROWITZ_PJ["fp32"]["add"]
+    return EnergyModel(
+        e_ac_pj=SPINNAKER2_SYNAPTIC_OP_PJ,
+        e_mac_pj=round(mac, 6),
+        e_neuron_pj=0.0,
+        e_memory_pj=0.0,
+        name="spinnaker2",
+        source=f"{TANG_2023}: {SPINNAKER2_SYNAPTIC_OP_PJ:g} pJ per synaptic op, taken to include the weight read"
+        + (" (so --memory adds nothing)" if memory else "")
+        + f"; MACs (the dense head, the ANN rows) at Horowitz 45 nm fp32 ({mac:g} pJ), as for Loihi",
+        leaves_out=(
+            "neuron updates: no per-update figure of SpiNNaker 2 in a source we could check (0 pJ here; "
+            "a YAML model can add one)",
+            *_COMMON_LEAVES_OUT,
+            "the operating point (SpiNNaker 2 scales voltage and clock per core), spike routing between cores",
+            "static power and the host",
+        ),
+    )
+
+
 PRESETS = {
     "horowitz-45nm-fp32": lambda memory: _horowitz("fp32", memory),
     "horowitz-45nm-fp16": lambda memory: _horowitz("fp16", memory),
     "horowitz-45nm-int8": lambda memory: _horowitz("int8", memory),
     "loihi": _loihi,
+    "spinnaker2": _spinnaker2,
 }
 """The preset energy models by name: each a function of whether to count memory access."""
 YAML_KEYS = ("name", *ENERGIES, "source", "leaves_out")
@@ -130,7 +165,7 @@ def energy_model(name: str, memory: bool = False) -> EnergyModel:
     Traceback (most recent call last):
     ...
     ValueError: energy model 'truenorth' is neither a preset (one of ['horowitz-45nm-fp16', \
-'horowitz-45nm-fp32', 'horowitz-45nm-int8', 'loihi']) nor a .yaml/.yml file of a custom model
+'horowitz-45nm-fp32', 'horowitz-45nm-int8', 'loihi', 'spinnaker2']) nor a .yaml/.yml file of a custom model
     """
     if name in PRESETS:
         return PRESETS[name](memory)

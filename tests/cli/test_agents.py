@@ -372,3 +372,7 @@ def test_replay_with_an_energy_model_prints_it_its_source_what_it_leaves_out_and
     assert main(["replay", run, "--episodes", "1", "--no-neurobench", "--energy-model", "horowitz-45nm-int8"]) == 0
     out = capsys.readouterr().out
     assert "NeuroBench counts: skipped (--no-neurobench)" in out and "energy model horowitz-45nm-int8: " in out
+    assert main(["replay", run, "--episodes", "1", "--no-neurobench", "--energy-model", "spinnaker2"]) == 0
+    out = capsys.readouterr().out
+    assert "energy model spinnaker2: 10 pJ per synaptic op (AC), 4.6 pJ per MAC" in out
+    assert "  leaves out: neuron updates: no per-update figure of SpiNNaker 2" in out

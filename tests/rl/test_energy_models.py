@@ -17,17 +17,23 @@ from spikegym.rl.energy_models import PRESETS, energy_model, load_energy_model, 
 
 # Horowitz, ISSCC 2014, 45 nm (pJ): add and multiply of fp32, fp16, int8; an 8 KB SRAM's 64-bit read is 10 pJ.
 # Davies et al., IEEE Micro 2018 (Loihi): 23.6 pJ per synaptic op, 81 pJ per neuron update.
+# Tang et al., Frontiers in Neuroscience 2023, Table 3 (SpiNNaker 2, citing Höppner et al. 2021): 10 pJ per SOp.
 TABLES = {
     "horowitz-45nm-fp32": {"add": 0.9, "mult": 3.7, "read": 10.0 * 32 / 64},
     "horowitz-45nm-fp16": {"add": 0.4, "mult": 1.1, "read": 10.0 * 16 / 64},
     "horowitz-45nm-int8": {"add": 0.03, "mult": 0.2, "read": 10.0 * 8 / 64},
 }
-SOURCES = {"horowitz": ("Horowitz", "ISSCC 2014", "10.1109/ISSCC.2014.6757323"), "loihi": ("Davies", "IEEE Micro")}
+SOURCES = {
+    "horowitz": ("Horowitz", "ISSCC 2014", "10.1109/ISSCC.2014.6757323"),
+    "loihi": ("Davies", "IEEE Micro"),
+    "spinnaker2": ("Tang", "10.3389/fnins.2023.1187252", "Höppner", "arXiv:2103.08392"),
+}
+CHIPS = ("loihi", "spinnaker2")
 energies = st.floats(min_value=0.0, max_value=1e4, allow_nan=False)
 
 
 def test_the_presets_are_exactly_these() -> None:
-    assert sorted(PRESETS) == sorted([*TABLES, "loihi"])
+    assert sorted(PRESETS) == sorted([*TABLES, *CHIPS])
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -48,16 +54,25 @@ def test_the_loihi_preset_is_davies_et_al_with_horowitz_macs() -> None:
     assert energy_model("loihi", memory=True).e_memory_pj == 0.0  # the measured op includes the weight read
 
 
+@pytest.mark.parametrize("memory", [False, True])
+def test_the_spinnaker2_preset_is_tang_et_al_and_says_it_prices_no_neuron_update(memory: bool) -> None:
+    model = energy_model("spinnaker2", memory)
+    assert (model.e_ac_pj, model.e_neuron_pj, model.e_memory_pj) == (10.0, 0.0, 0.0)
+    assert model.e_mac_pj == pytest.approx(3.7 + 0.9)
+    assert model.leaves_out[0].startswith("neuron updates: no per-update figure")
+    assert "leaves out: neuron updates" in model.describe()[2]
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_each_preset_cites_its_source_and_says_what_it_leaves_out(name: str) -> None:
     model = energy_model(name)
-    for citation in SOURCES["loihi" if name == "loihi" else "horowitz"]:
+    for citation in SOURCES[name if name in CHIPS else "horowitz"]:
         assert citation in model.source
     assert any("encoder" in item for item in model.leaves_out)
     lines = model.describe()
     assert lines[0].startswith(f"energy model {name}: ") and lines[1].startswith("  source: ")
     assert lines[2].startswith("  leaves out: ")
-    if name != "loihi":
+    if name not in CHIPS:
         assert any("--memory" in item for item in model.leaves_out)
         assert not any("--memory" in item for item in energy_model(name, memory=True).leaves_out)
 
