@@ -161,3 +161,29 @@ def test_bench_wrapper_reports_every_encoder_against_the_raw_step() -> None:
         "bsa", "lif", "population", "pwm", "rate", "step_forward",
     ]  # fmt: skip
     assert all("<=2.5" in line for line in table)
+
+
+def test_probe_dqn_inputs_quick_trains_on_every_view_and_skips_finished_rows(tmp_path: Path) -> None:
+    out_csv = tmp_path / "dqn_inputs.csv"
+    out = run("probe_dqn_inputs.py", "--quick", "--out", str(out_csv))
+    with out_csv.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["view"] for row in rows] == ["raw", "scaled", "centred", "raw-position", "spikes"]
+    assert all(row["steps"] == "600" and -200.0 <= float(row["final_return"]) <= 0.0 for row in rows)
+    assert "MountainCar-v0 spikes seed 0: " in out
+    assert run("probe_dqn_inputs.py", "--quick", "--out", str(out_csv)) == "", "finished rows ran again"
+
+
+def test_probe_dqn_inputs_views_put_the_same_observation_on_their_scales() -> None:
+    sys.path.insert(0, str(SCRIPTS))
+    from probe_dqn_inputs import make_view
+
+    observations = {}
+    for view in ("raw", "scaled", "centred", "raw-position"):
+        env = make_view("MountainCar-v0", view)
+        observations[view] = env.reset(seed=3)[0]
+        assert env.observation_space.contains(observations[view]), view
+    position, velocity = observations["raw"]
+    assert observations["scaled"][0] == pytest.approx((position + 1.2) / 1.8, abs=1e-6)
+    assert observations["centred"] == pytest.approx(2 * observations["scaled"] - 1, abs=1e-6)
+    assert observations["raw-position"] == pytest.approx([position, velocity / 0.07], abs=1e-6)
