@@ -174,8 +174,8 @@ def test_probe_dqn_inputs_quick_trains_on_every_view_and_skips_finished_rows(tmp
     assert run("probe_dqn_inputs.py", "--quick", "--out", str(out_csv)) == "", "finished rows ran again"
 
 
-def test_probe_dqn_inputs_views_put_the_same_observation_on_their_scales() -> None:
-    sys.path.insert(0, str(SCRIPTS))
+def test_probe_dqn_inputs_views_put_the_same_observation_on_their_scales(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(SCRIPTS))
     from probe_dqn_inputs import make_view
 
     observations = {}
