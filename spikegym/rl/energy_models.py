@@ -100,21 +100,38 @@ def _horowitz(precision: str, memory: bool) -> EnergyModel:
     )
 
 
-def _loihi(memory: bool) -> EnergyModel:
-    mac = HOROWITZ_PJ["fp32"]["mult"] + HOROWITZ_PJ["fp32"]["add"]
+HOROWITZ_FP32_MAC_PJ = round(HOROWITZ_PJ["fp32"]["mult"] + HOROWITZ_PJ["fp32"]["add"], 6)
+"""A 45 nm fp32 multiply and add: what the chip presets charge for the MACs their neuromorphic cores do not run."""
+
+
+def _chip(
+    name: str, synaptic_op_pj: float, neuron_pj: float, source: str, memory: bool, leaves_out: tuple[str, ...]
+) -> EnergyModel:
+    """A neuromorphic chip's preset: its synaptic op (the weight read included, so ``memory`` adds nothing) and
+    neuron update, ``source`` saying where they come from; MACs (the dense head, the ANN rows) at
+    :data:`HOROWITZ_FP32_MAC_PJ`."""
     return EnergyModel(
-        e_ac_pj=LOIHI_SYNAPTIC_OP_PJ,
-        e_mac_pj=round(mac, 6),
-        e_neuron_pj=LOIHI_NEURON_UPDATE_PJ,
+        e_ac_pj=synaptic_op_pj,
+        e_mac_pj=HOROWITZ_FP32_MAC_PJ,
+        e_neuron_pj=neuron_pj,
         e_memory_pj=0.0,
-        name="loihi",
-        source=f"{DAVIES_2018}: {LOIHI_SYNAPTIC_OP_PJ:g} pJ per synaptic op (their minimum), "
+        name=name,
+        source=source.format(memory=" (so --memory adds nothing)" if memory else "", mac=HOROWITZ_FP32_MAC_PJ),
+        leaves_out=leaves_out,
+    )
+
+
+def _loihi(memory: bool) -> EnergyModel:
+    return _chip(
+        "loihi",
+        LOIHI_SYNAPTIC_OP_PJ,
+        LOIHI_NEURON_UPDATE_PJ,
+        f"{DAVIES_2018}: {LOIHI_SYNAPTIC_OP_PJ:g} pJ per synaptic op (their minimum), "
         f"{LOIHI_NEURON_UPDATE_PJ:g} pJ per active neuron update, every neuron counted active at every sub-step; "
-        f"the weight read is part of the measured synaptic op"
-        + (" (so --memory adds nothing)" if memory else "")
-        + f"; MACs (the dense head, the ANN rows) at Horowitz 45 nm fp32 ({mac:g} pJ): Loihi's neuromorphic "
-        "cores run no dense layers",
-        leaves_out=(
+        "the weight read is part of the measured synaptic op{memory}; MACs (the dense head, the ANN rows) at "
+        "Horowitz 45 nm fp32 ({mac:g} pJ): Loihi's neuromorphic cores run no dense layers",
+        memory,
+        (
             *_COMMON_LEAVES_OUT,
             "spike messages between cores and the per-time-step synchronisation",
             "static power, the embedded x86 cores and the host",
@@ -123,17 +140,14 @@ def _loihi(memory: bool) -> EnergyModel:
 
 
 def _spinnaker2(memory: bool) -> EnergyModel:
-    mac = HOROWITZ_PJ["fp32"]["mult"] + HOROWITZ_PJ["fp32"]["add"]
-    return EnergyModel(
-        e_ac_pj=SPINNAKER2_SYNAPTIC_OP_PJ,
-        e_mac_pj=round(mac, 6),
-        e_neuron_pj=0.0,
-        e_memory_pj=0.0,
-        name="spinnaker2",
-        source=f"{TANG_2023}: {SPINNAKER2_SYNAPTIC_OP_PJ:g} pJ per synaptic op, taken to include the weight read"
-        + (" (so --memory adds nothing)" if memory else "")
-        + f"; MACs (the dense head, the ANN rows) at Horowitz 45 nm fp32 ({mac:g} pJ), as for Loihi",
-        leaves_out=(
+    return _chip(
+        "spinnaker2",
+        SPINNAKER2_SYNAPTIC_OP_PJ,
+        0.0,
+        f"{TANG_2023}: {SPINNAKER2_SYNAPTIC_OP_PJ:g} pJ per synaptic op, taken to include the weight read{{memory}}; "
+        "MACs (the dense head, the ANN rows) at Horowitz 45 nm fp32 ({mac:g} pJ), as for Loihi",
+        memory,
+        (
             "neuron updates: no per-update figure of SpiNNaker 2 in a source we could check (0 pJ here; "
             "a YAML model can add one)",
             *_COMMON_LEAVES_OUT,
